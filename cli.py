@@ -1,15 +1,10 @@
-"""Command line of minimtl: ``python cli.py --help``."""
+"""Command line of minimtl: ``python cli.py --help``.
 
-import click
+The commands themselves live in :mod:`minimtl.commands`; this file is only the entry point
+so that ``python cli.py run --arch multitask64`` works from the repository root.
+"""
 
-from minimtl import __version__
-
-
-@click.group()
-@click.version_option(__version__, prog_name="minimtl")
-def main():
-    """minimtl: rerun and measure a multi-task chest X-ray study."""
-
+from minimtl.commands import main
 
 if __name__ == "__main__":
     main()
