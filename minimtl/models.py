@@ -1,0 +1,105 @@
+"""The study's five architectures, built from the tiny graph.
+
+=================== ============================================ ==================
+arch                network                                      trains on
+=================== ============================================ ==================
+single-pneumonia    Conv2D(32, 3x3) ReLU Flatten | Dense 64 ReLU  Kermany only
+                    Dense 2
+single-tb           the same                                     Shenzhen only
+multiclass          the same trunk | Dense 64 ReLU Dense 3        both (normal, TB,
+                    (0 normal, 1 TB, 2 pneumonia)                 pneumonia)
+multitask64         shared Conv2D ReLU Flatten | heads ``tb`` and both
+                    ``pneumonia``, each Dense 64 ReLU Dense 2
+multitask32         the same with Dense 32 heads                 both
+=================== ============================================ ==================
+
+With ``head="sigmoid"`` the two-class heads end in one logit (sigmoid cross-entropy) instead of
+two (softmax cross-entropy). All kernels are glorot-uniform, all biases zero, as in Keras.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from minimtl.graph import MultiHead, Sequential
+from minimtl.layers import Conv2D, Dense, Flatten, ReLU
+
+__all__ = ["ARCHITECTURES", "Architecture", "build_model", "conv_output_size"]
+
+CONV_FILTERS = 32
+CONV_KERNEL = 3
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What an architecture trains on and which heads it has.
+
+    - name: the ``--arch`` value
+    - datasets: the datasets whose images it trains and is tested on
+    - head_units: head name -> hidden units of that head's Dense layer
+    - multiclass: True for the single 3-class head
+    """
+
+    name: str
+    datasets: tuple
+    head_units: dict
+    multiclass: bool = False
+
+    @property
+    def tasks(self):
+        """The disease tasks this architecture is scored on (each on its own dataset's images)."""
+        return tuple(d for d in ("tb", "pneumonia") if d in self.datasets)
+
+
+ARCHITECTURES = {
+    "single-pneumonia": Architecture("single-pneumonia", ("pneumonia",), {"pneumonia": 64}),
+    "single-tb": Architecture("single-tb", ("tb",), {"tb": 64}),
+    "multiclass": Architecture("multiclass", ("tb", "pneumonia"), {"multiclass": 64}, multiclass=True),
+    "multitask64": Architecture("multitask64", ("tb", "pneumonia"), {"tb": 64, "pneumonia": 64}),
+    "multitask32": Architecture("multitask32", ("tb", "pneumonia"), {"tb": 32, "pneumonia": 32}),
+}
+
+
+def conv_output_size(image_size):
+    """Side of the 'valid' 3x3 convolution's output: S - 3 + 1."""
+    return image_size - CONV_KERNEL + 1
+
+
+def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
+    """Build a fresh, Keras-initialised network.
+
+    Inputs:
+    - arch: a key of ``ARCHITECTURES``
+    - image_size: S, the side of the (1, S, S) input images
+    - rng: numpy Generator; every weight is drawn from it, layer by layer in a fixed order
+    - head: "softmax" (two logits per disease head) or "sigmoid" (one logit)
+    - dtype: float32 for training, float64 for gradient checks
+
+    Returns a :class:`minimtl.graph.MultiHead`.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if head not in ("softmax", "sigmoid"):
+        raise ValueError(f"unknown head {head!r}; choose 'softmax' or 'sigmoid'")
+    spec = ARCHITECTURES[arch]
+    if spec.multiclass and head == "sigmoid":
+        raise ValueError("--head sigmoid needs two-class heads; 'multiclass' has one 3-class softmax head")
+    side = conv_output_size(image_size)
+    if side < 1:
+        raise ValueError(f"image size {image_size} is smaller than the {CONV_KERNEL}x{CONV_KERNEL} kernel")
+    features = CONV_FILTERS * side * side
+
+    # The first layer needs no input gradient (nothing below it learns), and its ReLU is fused.
+    trunk = Sequential([
+        ("conv", Conv2D(1, CONV_FILTERS, CONV_KERNEL, rng=rng, dtype=dtype, relu=True, input_grad=False)),
+        ("flatten", Flatten()),
+    ])
+    heads = {}
+    for head_name, units in spec.head_units.items():
+        outputs = 3 if spec.multiclass else (1 if head == "sigmoid" else 2)
+        heads[head_name] = Sequential([
+            ("dense1", Dense(features, units, rng=rng, dtype=dtype)),
+            ("relu", ReLU()),
+            ("dense2", Dense(units, outputs, rng=rng, dtype=dtype)),
+        ])
+    return MultiHead(trunk, heads)
