@@ -1,0 +1,145 @@
+"""Numba kernels for the convolution (debug tip: NUMBA_DISABLE_JIT=1 runs them as plain Python).
+
+Same signatures and results as the NumPy twins in
+:mod:`minimtl.kernels.conv2d_reference` (the test oracle); read those first.
+Each kernel is written as a plain function ``_name`` and bound below with
+``njit(parallel=True, cache=True)``. Kernels write into output arrays they are
+given and allocate nothing.
+
+Shapes (stride 1, 'valid' padding, NCHW, cross-correlation):
+    x: (N, C, H, W)   W: (F, C, kh, kw)   b: (F,)
+    out, dout: (N, F, Ho, Wo) with Ho = H - kh + 1, Wo = W - kw + 1
+
+Speed: every innermost loop runs along one output row (contiguous memory), so
+LLVM vectorises it. ``fastmath={"reassoc", "contract"}`` lets it vectorise the
+dot-product reductions in the weight gradient and fuse multiply-adds; the
+compiled code is fixed, so the same inputs give bit-identical outputs on every
+call and for every thread count (each output element is summed by one
+iteration, in one order).
+"""
+
+from numba import njit, prange
+
+__all__ = [
+    "conv2d_forward",
+    "conv2d_backward_weights",
+    "conv2d_backward_input",
+    "relu_backward_mask",
+]
+
+_FASTMATH = {"reassoc", "contract"}
+
+
+def _conv2d_forward(x, W, b, out, relu):
+    """out[n, f, y, :] = b[f] + sum_{c,i,j} W[f,c,i,j] * x[n, c, y+i, j:j+Wo]; ReLU if relu.
+
+    Parallel contract: ``prange`` over the N*F pairs (n, f); iteration (n, f)
+    writes only out[n, f], so no two iterations touch the same element.
+    Innermost loop: along an output row (vectorised).
+    """
+    C = x.shape[1]
+    F, kh, kw = W.shape[0], W.shape[2], W.shape[3]
+    N, Ho, Wo = out.shape[0], out.shape[2], out.shape[3]
+    for p in prange(N * F):
+        n = p // F
+        f = p - n * F
+        for y in range(Ho):
+            row = out[n, f, y]
+            for ox in range(Wo):
+                row[ox] = b[f]
+            for c in range(C):
+                for i in range(kh):
+                    xrow = x[n, c, y + i]
+                    for j in range(kw):
+                        w = W[f, c, i, j]
+                        for ox in range(Wo):
+                            row[ox] += w * xrow[ox + j]
+            if relu:
+                for ox in range(Wo):
+                    if row[ox] < 0:
+                        row[ox] = 0
+
+
+def _conv2d_backward_weights(x, dout, dW, db):
+    """dW[f,c,i,j] = sum_{n,y} dot(dout[n,f,y,:], x[n,c,y+i,j:j+Wo]); db[f] = sum dout[:, f].
+
+    Parallel contract: ``prange`` over filters f; iteration f owns dW[f] and
+    db[f] (no reduction race, numba issue 3681) and sums in a fixed order, so
+    the result does not depend on the thread count. Innermost loop: a
+    contiguous dot product along an output row.
+    """
+    N, C = x.shape[0], x.shape[1]
+    F, kh, kw = dW.shape[0], dW.shape[2], dW.shape[3]
+    Ho, Wo = dout.shape[2], dout.shape[3]
+    for f in prange(F):
+        for c in range(C):
+            for i in range(kh):
+                for j in range(kw):
+                    dW[f, c, i, j] = 0
+        db[f] = 0
+        for n in range(N):
+            for y in range(Ho):
+                drow = dout[n, f, y]
+                s = db[f]  # reading the zeroed output gives an accumulator of the output's dtype
+                for ox in range(Wo):
+                    s += drow[ox]
+                db[f] = s
+                for c in range(C):
+                    for i in range(kh):
+                        xrow = x[n, c, y + i]
+                        for j in range(kw):
+                            s = dW[f, c, i, j]
+                            for ox in range(Wo):
+                                s += drow[ox] * xrow[ox + j]
+                            dW[f, c, i, j] = s
+
+
+def _conv2d_backward_input(dout, W, dx):
+    """dx[n, c, y+i, j:j+Wo] += W[f,c,i,j] * dout[n, f, y, :], summed over f, y, i, j.
+
+    Parallel contract: ``prange`` over images n; iteration n owns dx[n] (zeroes
+    it, then accumulates in a fixed order). Innermost loop: along an output
+    row (vectorised).
+    """
+    F, C, kh, kw = W.shape[0], W.shape[1], W.shape[2], W.shape[3]
+    N, Ho, Wo = dout.shape[0], dout.shape[2], dout.shape[3]
+    H, Wd = dx.shape[2], dx.shape[3]
+    for n in prange(N):
+        for c in range(C):
+            for y in range(H):
+                for ox in range(Wd):
+                    dx[n, c, y, ox] = 0
+        for f in range(F):
+            for y in range(Ho):
+                drow = dout[n, f, y]
+                for c in range(C):
+                    for i in range(kh):
+                        dxrow = dx[n, c, y + i]
+                        for j in range(kw):
+                            w = W[f, c, i, j]
+                            for ox in range(Wo):
+                                dxrow[ox + j] += w * drow[ox]
+
+
+def _relu_backward_mask(dout, out, dpre):
+    """Backward of the fused ReLU: dpre = dout where out > 0, else 0 (0 at the kink, as Keras).
+
+    Parallel contract: ``prange`` over the N*F pairs (n, f); iteration (n, f)
+    writes only dpre[n, f].
+    """
+    N, F, Ho, Wo = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
+    for p in prange(N * F):
+        n = p // F
+        f = p - n * F
+        for y in range(Ho):
+            for ox in range(Wo):
+                if out[n, f, y, ox] > 0:
+                    dpre[n, f, y, ox] = dout[n, f, y, ox]
+                else:
+                    dpre[n, f, y, ox] = 0
+
+
+conv2d_forward = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_forward)
+conv2d_backward_weights = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_weights)
+conv2d_backward_input = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_input)
+relu_backward_mask = njit(parallel=True, cache=True)(_relu_backward_mask)

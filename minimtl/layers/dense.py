@@ -1,0 +1,60 @@
+"""Fully connected layer."""
+
+import numpy as np
+
+from minimtl.init import glorot_uniform
+
+__all__ = ["Dense"]
+
+
+class Dense:
+    """out = x @ W + b.
+
+    Shapes: x (N, in_features) -> out (N, out_features).
+    params = {"W": (in_features, out_features), "b": (out_features,)}, glorot-uniform
+    W (fan_in = in_features, fan_out = out_features) and zero b, as Keras.
+
+    grads are allocated once: at our real size W is 2,064,512 x 64 (132M weights,
+    504 MiB in float32), so backward writes dW with ``np.matmul(..., out=...)``
+    instead of allocating a new array every step.
+
+    Inputs (constructor): in_features, out_features (ints); rng (numpy Generator,
+    default np.random.default_rng()); dtype (np.float32 or np.float64).
+    """
+
+    def __init__(self, in_features, out_features, rng=None, dtype=np.float32):
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Dense needs positive sizes, got in_features={in_features}, out_features={out_features}")
+        if rng is None:
+            rng = np.random.default_rng()
+        self.dtype = np.dtype(dtype)
+        self.params = {
+            "W": glorot_uniform((in_features, out_features), in_features, out_features, rng, self.dtype),
+            "b": np.zeros(out_features, dtype=self.dtype),
+        }
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.x = None  # forward input (N, in_features); backward needs it for dW
+
+    def forward(self, x):
+        """x: (N, in_features) -> out: (N, out_features), a new array."""
+        in_features = self.params["W"].shape[0]
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 2 or x.shape[1] != in_features:
+            raise ValueError(f"Dense expects input (N, {in_features}), got shape {x.shape}")
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dout):
+        """dout: (N, out_features), read only -> dx: (N, in_features), a new array.
+
+        Overwrites grads["W"] = x.T @ dout and grads["b"] = sum of dout over the batch.
+        """
+        if self.x is None:
+            raise RuntimeError("Dense.backward called before forward")
+        W = self.params["W"]
+        if dout.shape != (self.x.shape[0], W.shape[1]):
+            raise ValueError(f"Dense.backward expects dout of shape {(self.x.shape[0], W.shape[1])}, got {dout.shape}")
+        dout = np.asarray(dout, dtype=self.dtype)
+        np.matmul(self.x.T, dout, out=self.grads["W"])
+        np.sum(dout, axis=0, out=self.grads["b"])
+        return dout @ W.T
