@@ -1,0 +1,62 @@
+"""``python cli.py data``: say what the data folder holds, and how a split would cut it."""
+
+import json
+import sys
+
+import click
+import numpy as np
+
+from minimtl.data import DataError, load_or_phantoms
+from minimtl.data.layouts import LAYOUTS
+from minimtl.data.splits import SPLIT_METHODS, make_split
+from minimtl.data.summary import format_summary, summarize
+
+__all__ = ["data"]
+
+
+@click.command("data")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, dir_okay=True),
+    default=None,
+    help="Folder holding the images (default: $MINIMTL_DATA, else data/ in the repository).",
+)
+@click.option("--image-size", type=click.IntRange(min=8), default=256, show_default=True, help="Side of the square images.")
+@click.option(
+    "--crop",
+    type=click.Choice(["stretch", "center"]),
+    default="stretch",
+    show_default=True,
+    help="stretch: squash the whole image (the study); center: largest centred square.",
+)
+@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Folder layout to look for.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad file instead of skipping and listing it.")
+@click.option("--split", "split_method", type=click.Choice(SPLIT_METHODS), default=None, help="Also show this split and its leaks.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split (and of phantoms).")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True)
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--no-cache", is_flag=True, help="Decode every file again and do not write the cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def data(data_dir, image_size, crop, layout, strict, split_method, seed, test_fraction, val_fraction, no_cache, as_json):
+    """Show the datasets, sites, labels, splits, patients, duplicates and skipped files found."""
+    try:
+        collection = load_or_phantoms(
+            data_dir,
+            image_size=image_size,
+            seed=seed,
+            crop=crop,
+            layout=layout,
+            strict=strict,
+            cache=not no_cache,
+            progress=sys.stderr.isatty(),
+        )
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    split = None
+    if split_method:
+        split = make_split(collection, split_method, np.random.default_rng(seed), test_fraction, val_fraction)
+    summary = summarize(collection, split)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+    else:
+        click.echo(format_summary(summary))

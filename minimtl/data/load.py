@@ -1,0 +1,237 @@
+"""``load_collection``: from a data folder to a decoded, cached ``Collection``.
+
+The steps: find the folder (``resolve_data_dir``), find and classify the image files
+(``layouts.scan_data_dir``), then either load their pixels from the cache or decode them
+(``decode.decode_file``, in worker processes when there are many) and store them in the cache.
+``load_or_phantoms`` is what the commands call: on ``NoDataFound`` it says so in one line on
+stderr and returns synthetic phantoms instead.
+"""
+
+import multiprocessing
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+import numpy as np
+
+from minimtl.data.cache import DecodedImages, cache_key, default_cache_dir, read_cache, write_cache
+from minimtl.data.collection import Collection
+from minimtl.data.decode import CROPS, decode_file
+from minimtl.data.errors import DataError, NoDataFound
+from minimtl.data.layouts import scan_data_dir
+from minimtl.data.phantoms import make_phantoms
+
+__all__ = ["load_collection", "load_or_phantoms", "resolve_data_dir", "decode_records", "DATA_ENV", "HOW_TO_GET_DATA"]
+
+DATA_ENV = "MINIMTL_DATA"
+HOW_TO_GET_DATA = (
+    "To use the real data, download the Kaggle set 'paultimothymooney/chest-xray-pneumonia' and the "
+    "NLM Shenzhen set 'ChinaSet_AllFiles', unzip both under data/ in the repository "
+    f"(or point --data-dir or ${DATA_ENV} at the folder holding them)."
+)
+MIN_IMAGE_SIZE = 8
+_PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+_CHUNK = 32
+
+
+def resolve_data_dir(option=None):
+    """The data folder: ``option``, else ``$MINIMTL_DATA``, else ``data/`` in the repository root.
+
+    Inputs:
+    - option: str, Path or None (the ``--data-dir`` value).
+
+    Returns:
+    - Path (not checked for existence; ``load_collection`` does that).
+    """
+    if option:
+        return Path(option).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return Path(__file__).resolve().parents[2] / "data"
+
+
+def load_collection(
+    data_dir=None,
+    image_size=256,
+    crop="stretch",
+    strict=False,
+    cache=True,
+    progress=True,
+    cache_dir=None,
+    layout="auto",
+    workers=None,
+):
+    """Find, decode (or load from the cache) and describe every image below ``data_dir``.
+
+    Inputs:
+    - data_dir: str, Path or None (None: ``resolve_data_dir(None)``).
+    - image_size: int S >= 8, the side of the square images.
+    - crop: ``"stretch"`` (the study: whole image squashed to a square) or ``"center"``.
+    - strict: bool; False skips bad files and lists them in ``Collection.skipped``, True raises.
+    - cache: bool, use and fill the decode cache.
+    - progress: bool, show a progress bar on stderr while decoding.
+    - cache_dir: str, Path or None (None: ``cache.default_cache_dir()``).
+    - layout: ``"auto"``, ``"kermany"``, ``"nlm"`` or ``"generic"`` (see ``layouts``).
+    - workers: int or None, decoding processes (None: the CPUs this process may use, at most 8).
+
+    Returns:
+    - Collection, rows sorted by dataset then path, ``synthetic=False``.
+
+    Raises:
+    - NoDataFound: the folder does not exist or holds no image file.
+    - DataError: unknown layout, no usable image, or (``strict``) any bad file or folder.
+    - ValueError: a bad option value.
+    """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}; got {crop!r}")
+    if int(image_size) != image_size or image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be an integer >= {MIN_IMAGE_SIZE}; got {image_size!r}")
+    image_size = int(image_size)
+    data_dir = resolve_data_dir(data_dir)
+    if not data_dir.is_dir():
+        raise NoDataFound(_no_data_message(data_dir, "the folder does not exist"))
+    try:
+        scan = scan_data_dir(data_dir, layout)
+    except NoDataFound:
+        raise NoDataFound(_no_data_message(data_dir, "no .png/.jpg/.jpeg file in it")) from None
+    if strict and scan.skipped:
+        raise DataError(_bad_files_message(scan.skipped, data_dir))
+
+    decoded = _decoded_images(data_dir, scan.records, image_size, crop, cache, cache_dir, progress, workers)
+    if strict and decoded.failures:
+        raise DataError(_bad_files_message(decoded.failures, data_dir))
+    ok = set(decoded.paths)
+    records = [r for r in scan.records if r.path in ok]
+    if [r.path for r in records] != list(decoded.paths):
+        raise DataError("internal error: decoded images are not in the order of the file list")
+    if not records:
+        raise DataError(_bad_files_message(decoded.failures, data_dir, prefix="no image could be decoded"))
+    return Collection(
+        images=decoded.images,
+        labels=np.array([r.label for r in records], dtype=np.int64),
+        dataset=np.array([r.dataset for r in records]),
+        site=np.array([r.site for r in records]),
+        patient=np.array([r.patient for r in records]),
+        official_split=np.array([r.official_split for r in records]),
+        paths=np.array([r.path for r in records]),
+        pixel_hash=np.array(decoded.pixel_hash),
+        synthetic=False,
+        image_size=image_size,
+        data_dir=str(data_dir),
+        skipped=sorted(scan.skipped + list(decoded.failures)),
+        ignored=scan.ignored,
+        label_names=dict(scan.label_names),
+        crop=crop,
+    )
+
+
+def load_or_phantoms(data_dir=None, image_size=256, phantoms_per_class=100, seed=0, echo=None, **options):
+    """``load_collection``, or synthetic phantoms (with a one-line notice) when there is no data.
+
+    Inputs:
+    - data_dir, image_size, **options: as for ``load_collection`` (crop, strict, cache, ...).
+    - phantoms_per_class: int, phantoms per (dataset, label) if no data is found.
+    - seed: int, the phantoms' seed.
+    - echo: callable(str) for the notice; None prints it to stderr.
+
+    Returns:
+    - Collection (``synthetic=True`` when it holds phantoms).
+    """
+    try:
+        return load_collection(data_dir, image_size=image_size, **options)
+    except NoDataFound as error:
+        notice = f"{error} Using synthetic phantoms instead; every result will be marked SYNTHETIC."
+        (echo or (lambda text: click.echo(text, err=True)))(notice)
+        return make_phantoms(n_per_class=phantoms_per_class, image_size=image_size, seed=seed)
+
+
+def decode_records(data_dir, records, image_size, crop="stretch", progress=True, workers=None):
+    """Decode the files of ``records`` in order, in worker processes when there are many.
+
+    Inputs:
+    - data_dir: Path of the data folder; records: list of ImageRecord.
+    - image_size: int S; crop: str; progress: bool (progress bar on stderr).
+    - workers: int or None (None: usable CPUs, at most 8).
+
+    Returns:
+    - DecodedImages with the images in the order of ``records`` (failures left out and listed).
+    """
+    jobs = [(str(Path(data_dir) / r.path), image_size, crop) for r in records]
+    images = np.empty((len(jobs), image_size, image_size), dtype=np.uint8)
+    ok = np.zeros(len(jobs), dtype=bool)
+    hashes, failures = [], []
+    if workers is None:
+        workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    bar = (
+        click.progressbar(length=len(jobs), label=f"Decoding {len(jobs)} images", file=sys.stderr)
+        if progress and jobs
+        else nullcontext(None)
+    )
+    with bar:
+        if workers > 1 and len(jobs) >= _PARALLEL_MIN_FILES:
+            # spawn, not fork: forking a process that already runs Numba threads can deadlock.
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                results = pool.imap(decode_file, jobs, chunksize=_CHUNK)  # imap keeps the order
+                _collect(results, records, images, ok, hashes, failures, bar)
+        else:
+            _collect(map(decode_file, jobs), records, images, ok, hashes, failures, bar)
+    if not ok.all():
+        images = images[ok]
+    return DecodedImages(images, [r.path for r, good in zip(records, ok) if good], hashes, failures)
+
+
+def _collect(results, records, images, ok, hashes, failures, bar):
+    for i, (pixels, pixel_hash, reason) in enumerate(results):
+        if reason is None:
+            images[i] = pixels
+            ok[i] = True
+            hashes.append(pixel_hash)
+        else:
+            failures.append((records[i].path, reason))
+        if bar is not None:
+            bar.update(1)
+
+
+def _decoded_images(data_dir, records, image_size, crop, cache, cache_dir, progress, workers):
+    """Pixels for ``records`` from the cache, or decoded and then cached."""
+    key = None
+    if cache:
+        cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        if _is_inside(cache_dir, data_dir):
+            click.echo(f"Not caching: the cache folder {cache_dir} is inside the data folder {data_dir}.", err=True)
+            cache = False
+    if cache:
+        key = cache_key(data_dir, records, image_size, crop)
+        decoded, problem = read_cache(cache_dir, key, [r.path for r in records], image_size)
+        if decoded is not None:
+            return decoded
+        if problem:
+            click.echo(f"The image cache in {cache_dir} is unusable ({problem}); decoding again.", err=True)
+    decoded = decode_records(data_dir, records, image_size, crop, progress, workers)
+    if cache:
+        try:
+            write_cache(cache_dir, key, decoded)
+        except OSError as error:
+            click.echo(f"Could not write the image cache in {cache_dir} ({error}); carrying on without it.", err=True)
+    return decoded
+
+
+def _is_inside(path, folder):
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _no_data_message(data_dir, detail):
+    return (
+        f"No chest X-ray images found in {data_dir} ({detail}; the folder comes from --data-dir, "
+        f"else ${DATA_ENV}, else data/ in the repository). {HOW_TO_GET_DATA}"
+    )
+
+
+def _bad_files_message(problems, data_dir, prefix=None, shown=10):
+    lines = [f"{path}: {reason}" for path, reason in sorted(problems)]
+    more = f"; ... and {len(lines) - shown} more" if len(lines) > shown else ""
+    head = prefix or f"{len(lines)} bad file(s) or folder(s) in {data_dir} (--strict turns these into errors)"
+    return f"{head}: " + "; ".join(lines[:shown]) + more
