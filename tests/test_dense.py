@@ -1,0 +1,65 @@
+"""Dense layer: gradient checks, a hand example, the layer contract."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from minimtl.gradcheck import TOLERANCE, check_layer_gradients
+from minimtl.layers import Dense
+from tests.strategies import dense_shapes, seeds
+
+
+@given(dense_shapes(), seeds)
+def test_gradients_match_finite_differences(shape, seed):
+    N, n_in, n_out = shape
+    rng = np.random.default_rng(seed)
+    layer = Dense(n_in, n_out, rng=rng, dtype=np.float64)
+    layer.params["b"][...] = rng.standard_normal(n_out)
+    errors = check_layer_gradients(layer, rng.standard_normal((N, n_in)), rng)
+    assert set(errors) == {"W", "b", "x"}
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_by_hand():
+    layer = Dense(2, 3, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.params["W"][...] = [[1., 2., 3.],
+                              [4., 5., 6.]]
+    layer.params["b"][...] = [0.5, 0., -1.]
+    out = layer.forward(np.array([[1., -1.]]))
+    np.testing.assert_array_equal(out, [[1 - 4 + 0.5, 2 - 5 + 0., 3 - 6 - 1.]])
+    dx = layer.backward(np.array([[1., 0., 2.]]))
+    np.testing.assert_array_equal(dx, [[1*1 + 3*2, 4*1 + 6*2]])  # dout @ W.T
+    np.testing.assert_array_equal(layer.grads["W"], [[1., 0., 2.], [-1., 0., -2.]])  # x.T @ dout
+    np.testing.assert_array_equal(layer.grads["b"], [1., 0., 2.])
+
+
+def test_backward_leaves_dout_alone_and_overwrites_preallocated_grads():
+    rng = np.random.default_rng(1)
+    layer = Dense(5, 4, rng=rng, dtype=np.float32)
+    grad_arrays = dict(layer.grads)
+    layer.forward(rng.standard_normal((3, 5)).astype(np.float32))
+    dout = rng.standard_normal((3, 4)).astype(np.float32)
+    dout_before = dout.copy()
+    dx1 = layer.backward(dout)
+    first = {k: v.copy() for k, v in layer.grads.items()}
+    dx2 = layer.backward(dout)
+    np.testing.assert_array_equal(dout, dout_before)
+    np.testing.assert_array_equal(dx1, dx2)
+    for name in first:
+        np.testing.assert_array_equal(layer.grads[name], first[name])
+        assert layer.grads[name] is grad_arrays[name]
+        assert layer.grads[name].dtype == np.float32
+
+
+def test_keras_shapes_and_same_seed_same_weights():
+    a = Dense(7, 3, rng=np.random.default_rng(9))
+    b = Dense(7, 3, rng=np.random.default_rng(9))
+    assert a.params["W"].shape == (7, 3) and a.params["b"].shape == (3,)
+    np.testing.assert_array_equal(a.params["W"], b.params["W"])
+    assert not np.any(a.params["b"])
+
+
+def test_bad_input_shape_is_named():
+    layer = Dense(4, 2, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"expects input \(N, 4\)"):
+        layer.forward(np.zeros((2, 5), dtype=np.float32))
