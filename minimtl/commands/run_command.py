@@ -1,0 +1,98 @@
+"""``python cli.py run``: train one architecture and write its run folder."""
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from minimtl.config import RunConfig
+from minimtl.data import SPLIT_METHODS
+from minimtl.models import ARCHITECTURES
+from minimtl.run import read_config, train_and_report
+from minimtl.tasks import OTHER_LABEL_POLICIES
+from minimtl.train import TrainingDiverged, TrainingInterrupted
+from minimtl.commands.options import data_options, load_run_data
+
+DEFAULTS = RunConfig()
+
+HELP = f"""Train one architecture (the study's protocol by default) and write runs/NAME/.
+
+\b
+The defaults are the study's: {DEFAULTS.image_size} px, batch {DEFAULTS.batch_size}, {DEFAULTS.epochs} epochs,
+Adam lr {DEFAULTS.lr}. On a 2-core machine that is hours per run (see docs/performance.md: about
+5 min per epoch for single-tb... multitask64 about 25 min per epoch at 256 px); --image-size 64
+--epochs 10 takes a few minutes. Without real data the run uses synthetic phantoms and says so.
+"""
+
+
+@click.command("run", help=HELP)
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=DEFAULTS.arch, show_default=True)
+@click.option("--head", type=click.Choice(["softmax", "sigmoid"]), default=DEFAULTS.head, show_default=True,
+              help="two-logit softmax heads (the study) or one-logit sigmoid heads")
+@click.option("--other-labels", type=click.Choice(OTHER_LABEL_POLICIES), default=DEFAULTS.other_labels,
+              show_default=True, help="multi-task: the other dataset's images count as negatives, or are masked out")
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True)
+@click.option("--split", "split_method", type=click.Choice(SPLIT_METHODS), default=DEFAULTS.split,
+              show_default=True, help="random = the study's image-level split; patient = grouped by patient "
+              "(recommended); official = Kermany's own train/test")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=DEFAULTS.val_fraction, show_default=True,
+              help="part of the training side held out for validation (0: none, as the study)")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@data_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
+              help="folder that receives the run folder")
+@click.option("--name", default=None, help="run folder name [default: ARCH-SIZEpx-SPLIT-seedSEED-TIME]")
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="continue an interrupted run from its folder (its own options are used)")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
+def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, val_fraction, seed,
+                data_dir, image_size, crop, strict, out, name, resume_dir, progress):
+    if resume_dir is not None:
+        config, stored = read_config(resume_dir)
+        run_dir = resume_dir
+        collection = load_run_data(data_dir or stored["data"]["data_dir"] or None, config.image_size, config.crop,
+                                   strict, progress, synthetic=stored["data"]["synthetic"])
+    else:
+        config = RunConfig(arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
+                           batch_size=batch_size, epochs=epochs, lr=lr, split=split_method,
+                           val_fraction=val_fraction, seed=seed)
+        try:
+            config_check(config)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = out / name
+        if (run_dir / "config.json").exists():
+            raise click.UsageError(f"{run_dir} already holds a run; pick another --name, or continue it "
+                                   f"with --resume {run_dir}")
+        collection = load_run_data(data_dir, image_size, crop, strict, progress)
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    try:
+        metrics = train_and_report(config, collection, run_dir, resume=resume_dir is not None,
+                                   progress=progress, log=log)
+    except TrainingInterrupted as stop:
+        click.echo(f"\n{stop}. Saved. Continue with:\n  python cli.py run --resume {run_dir}", err=True)
+        sys.exit(130)
+    except TrainingDiverged as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
+    for task, m in metrics["tasks"].items():
+        auc = m["roc_auc"]["value"]
+        click.echo(f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
+                   f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}"
+                   + ("  [SYNTHETIC]" if metrics["synthetic"] else ""))
+
+
+def config_check(config):
+    """Reject combinations the model builder would refuse, before any data is loaded."""
+    if ARCHITECTURES[config.arch].multiclass and config.head == "sigmoid":
+        raise ValueError("--head sigmoid needs two-class heads; --arch multiclass has one 3-class softmax head")
+    if config.image_size < 4:
+        raise ValueError("--image-size must be at least 4 for a 3x3 convolution")
+
+
+def _pct(rate):
+    return "n/a" if rate["value"] is None else f"{100 * rate['value']:.1f}%"

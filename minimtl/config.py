@@ -1,0 +1,43 @@
+"""Every option of a training run, with the study's protocol as the defaults."""
+
+from dataclasses import asdict, dataclass, fields
+
+__all__ = ["RunConfig"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Options of one run; saved as ``config.json`` and read back by ``--resume`` and ``evaluate``.
+
+    The defaults are the study's: 256 px stretched images, batch 8, 30 epochs, Adam with Keras'
+    defaults (lr 1e-3, beta1 0.9, beta2 0.999, epsilon-hat 1e-7), two-class softmax heads, images
+    of the other dataset counted as negatives, a random image-level split. Unlike the study, the
+    seed is fixed (0) and 10% of the training side is held out for validation.
+    """
+
+    arch: str = "multitask64"
+    head: str = "softmax"
+    other_labels: str = "negative"
+    image_size: int = 256
+    crop: str = "stretch"
+    batch_size: int = 8
+    epochs: int = 30
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-7
+    split: str = "random"
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    seed: int = 0
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown run options {sorted(unknown)}")
+        return cls(**values)

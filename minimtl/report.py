@@ -1,0 +1,96 @@
+"""A run's written outputs: ``history.csv``, ``metrics.json`` and the readable ``report.md``."""
+
+import csv
+import io
+
+from minimtl.atomic import write_text
+
+__all__ = ["write_history", "write_predictions", "format_rate", "metrics_table", "render_report"]
+
+RATES = ("precision", "recall", "specificity", "npv", "accuracy")
+
+
+def write_history(path, history):
+    """One row per epoch; columns are the union of the rows' keys, in first-seen order."""
+    columns = []
+    for row in history:
+        columns.extend(key for key in row if key not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(path, buffer.getvalue())
+
+
+def write_predictions(path, task_results, collection):
+    """Every scored image: task, file, true label, P(disease), prediction (for ROC curves and audits)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "path", "label", "score", "predicted"])
+    for task, result in task_results.items():
+        for image, label, score, predicted in zip(result["image"], result["y_true"], result["score"],
+                                                  result["predicted"]):
+            writer.writerow([task, collection.paths[image], int(label), repr(float(score)), int(predicted)])
+    write_text(path, buffer.getvalue())
+
+
+def format_rate(entry):
+    """'83.3 [72.0, 90.7] (50/60)' from a metrics rate dict, or 'n/a' when undefined."""
+    if entry["value"] is None:
+        return f"n/a (0/{entry['n']})"
+    low, high = entry["ci95"]
+    return f"{100 * entry['value']:.1f} [{100 * low:.1f}, {100 * high:.1f}] ({entry['k']}/{entry['n']})"
+
+
+def metrics_table(tasks):
+    """A Markdown table of every task's metrics (tasks: task -> binary_metrics dict)."""
+    lines = ["| metric | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks)]
+    for name in RATES:
+        lines.append(f"| {name} | " + " | ".join(format_rate(m[name]) for m in tasks.values()) + " |")
+    lines.append("| F1 | " + " | ".join("n/a" if m["f1"] is None else f"{100 * m['f1']:.1f}"
+                                        for m in tasks.values()) + " |")
+    aucs = []
+    for m in tasks.values():
+        auc = m["roc_auc"]
+        aucs.append("n/a" if auc["value"] is None else
+                    f"{auc['value']:.3f} [{auc['ci95'][0]:.3f}, {auc['ci95'][1]:.3f}]")
+    lines.append("| ROC-AUC | " + " | ".join(aucs) + " |")
+    lines.append("| confusion [[TN, FP], [FN, TP]] | " + " | ".join(str(m["confusion_matrix"])
+                                                               for m in tasks.values()) + " |")
+    return "\n".join(lines)
+
+
+def render_report(config, metrics, history):
+    """The text of report.md."""
+    out = [f"# Run: {config['arch']}", ""]
+    if metrics.get("synthetic"):
+        out += ["> **SYNTHETIC DATA.** These numbers come from built-in phantoms, not chest X-rays.", ""]
+    split = metrics["split"]
+    out += [
+        f"- image size {config['image_size']} px ({config['crop']}), batch {config['batch_size']}, "
+        f"{config['epochs']} epochs, Adam lr {config['lr']}, seed {config['seed']}",
+        f"- heads: {config['head']}; other dataset's images: {config['other_labels']}",
+        f"- split `{split['method']}`: {split['train']} train, {split['val']} validation, {split['test']} test images",
+        f"- leak check: {split['leaks']}",
+        "",
+        "## Test metrics of the final (last-epoch) model",
+        "",
+        "Each task is scored on its own dataset's test images only. Rates in percent with Wilson 95% "
+        "intervals and counts; ROC-AUC with a Hanley-McNeil 95% interval.",
+        "",
+        metrics_table(metrics["tasks"]),
+        "",
+    ]
+    if "multiclass" in metrics:
+        out += ["3-class confusion matrix over all test images (rows true, columns predicted; "
+                "0 normal, 1 TB, 2 pneumonia): " + str(metrics["multiclass"]["confusion_matrix"]), ""]
+    best = metrics.get("best_val")
+    if best:
+        out += [f"## The epoch with the best validation loss: {best['epoch']} (loss {best['val_loss']:.4f})", "",
+                metrics_table(best["tasks"]), ""]
+    if history:
+        seconds = [row["seconds"] for row in history]
+        out += [f"Training time: {sum(seconds):.1f} s in all, {sum(seconds) / len(seconds):.1f} s per epoch.", ""]
+    out += ["Files: `history.csv`, `metrics.json`, `predictions.csv`, `loss.png`, `roc.png`, `confusion.png`, `config.json`, "
+            "`split.json`, `checkpoint.npz`.", ""]
+    return "\n".join(out)

@@ -1,0 +1,159 @@
+"""A whole run: train (or resume), score the test images, write every output file.
+
+``runs/<name>/`` receives ``config.json`` (options, data fingerprint, library versions),
+``split.json``, ``checkpoint.npz`` (after every epoch), ``best.npz`` (the best validation epoch),
+``history.csv``, ``metrics.json``, ``predictions.csv`` (test scores), ``report.md`` and the plots ``loss.png``, ``roc.png``,
+``confusion.png``.
+"""
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from minimtl.atomic import write_json, write_text
+from minimtl.checkpoint import load_params
+from minimtl.config import RunConfig
+from minimtl.evaluation import multiclass_confusion, predict_logits, score_tasks
+from minimtl.plots import plot_confusions, plot_losses, plot_roc
+from minimtl.report import render_report, write_history, write_predictions
+from minimtl.data import Split
+from minimtl.models import ARCHITECTURES, build_model
+from minimtl.train import BEST, CHECKPOINT, SPLIT, Trainer, seed_streams
+
+__all__ = ["data_fingerprint", "library_versions", "train_and_report", "score_test_images", "read_config",
+           "load_final_model", "evaluate_saved_run"]
+
+
+def data_fingerprint(collection):
+    """sha256 over the sorted (path, pixel hash) pairs: the same images give the same fingerprint."""
+    digest = hashlib.sha256()
+    for path, pixel_hash in sorted(zip(collection.paths, collection.pixel_hash)):
+        digest.update(f"{path}\t{pixel_hash}\n".encode())
+    return digest.hexdigest()
+
+
+def library_versions():
+    import numba
+    import PIL
+    import scipy
+    import sklearn
+
+    from minimtl import __version__
+
+    return {"minimtl": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "scipy": scipy.__version__, "pillow": PIL.__version__,
+            "scikit-learn": sklearn.__version__, "click": importlib.metadata.version("click")}
+
+
+def read_config(run_dir):
+    path = Path(run_dir) / "config.json"
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist: is {run_dir} a minimtl run folder?") from None
+    return RunConfig.from_dict(stored["options"]), stored
+
+
+def score_test_images(model, spec, collection, test_index, batch_size):
+    """Each task's metrics on the test images (and the 3x3 matrix for multiclass)."""
+    logits = predict_logits(model, collection.images, test_index, batch_size)
+    results = score_tasks(spec, logits, collection, test_index)
+    extra = {}
+    if spec.multiclass:
+        extra["multiclass"] = {"classes": ["normal", "tb", "pneumonia"],
+                               "confusion_matrix": multiclass_confusion(logits, collection, test_index)}
+    return results, extra
+
+
+def train_and_report(config, collection, run_dir, resume=False, progress=True, log=print):
+    """Train ``config`` on ``collection`` into ``run_dir`` (resuming if asked), then write all outputs.
+
+    Returns the metrics dict that is also written to ``metrics.json``.
+    """
+    run_dir = Path(run_dir)
+    trainer = Trainer(config, collection, run_dir, progress=progress, log=log)
+    if resume:
+        trainer.make_or_load_split()
+        state = trainer.resume()
+        log(f"resuming {run_dir} after epoch {state['epoch']}"
+            + (f", step {state['in_epoch']['step']} of epoch {state['epoch'] + 1}" if state["in_epoch"] else ""))
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", {
+            "options": config.to_dict(),
+            "data": {"data_dir": collection.data_dir, "synthetic": bool(collection.synthetic),
+                     "images": len(collection), "fingerprint": data_fingerprint(collection)},
+            "versions": library_versions(),
+        })
+        trainer.make_or_load_split()
+    split = trainer.split
+    log(f"{config.arch}: {len(split.train)} train, {len(split.val)} validation, {len(split.test)} test images"
+        + (" (SYNTHETIC phantoms)" if collection.synthetic else ""))
+
+    def write_progress(t, row):
+        write_history(run_dir / "history.csv", t.history)
+
+    trainer.fit(on_epoch_end=write_progress)
+    write_history(run_dir / "history.csv", trainer.history)
+
+    results, extra = score_test_images(trainer.model, trainer.spec, collection, split.test, config.batch_size)
+    metrics = {
+        "arch": config.arch,
+        "synthetic": bool(collection.synthetic),
+        "final_epoch": trainer.epoch,
+        "split": {"method": split.method, "train": len(split.train), "val": len(split.val),
+                  "test": len(split.test), "leaks": split.leaks},
+        "tasks": {task: r["metrics"] for task, r in results.items()},
+        **extra,
+        "best_val": None,
+    }
+    if trainer.best is not None:
+        # The study kept the last epoch; we also score the epoch a validation set would choose.
+        load_params(run_dir / BEST, trainer.params)
+        best_results, _ = score_test_images(trainer.model, trainer.spec, collection, split.test, config.batch_size)
+        metrics["best_val"] = {**trainer.best, "tasks": {t: r["metrics"] for t, r in best_results.items()}}
+        load_params(run_dir / CHECKPOINT, trainer.params)  # back to the final model
+    write_predictions(run_dir / "predictions.csv", results, collection)
+    write_json(run_dir / "metrics.json", metrics)
+    write_text(run_dir / "report.md", render_report(config.to_dict(), metrics, trainer.history))
+    plot_losses(trainer.history, run_dir / "loss.png", collection.synthetic)
+    plot_roc(results, run_dir / "roc.png", collection.synthetic)
+    plot_confusions(results, run_dir / "confusion.png", collection.synthetic)
+    return metrics
+
+
+def load_final_model(run_dir):
+    """(config, stored config.json, architecture spec, model with the run's final weights)."""
+    config, stored = read_config(run_dir)
+    model = build_model(config.arch, config.image_size, seed_streams(config.seed)[1], head=config.head)
+    load_params(Path(run_dir) / CHECKPOINT, model.params)
+    return config, stored, ARCHITECTURES[config.arch], model
+
+
+def evaluate_saved_run(run_dir, collection, batch_size=None):
+    """Score the final model of ``run_dir`` on ``collection``.
+
+    When ``collection`` holds exactly the run's images (same fingerprint), only the run's own test
+    images are scored (read from ``split.json``), so the run's test metrics are reproduced exactly.
+    Otherwise (another site, say) every image of each task's dataset is a test image.
+
+    Returns a metrics dict ``{"run", "data", "scope", "tasks", ...}``.
+    """
+    run_dir = Path(run_dir)
+    config, stored, spec, model = load_final_model(run_dir)
+    same_data = data_fingerprint(collection) == stored["data"]["fingerprint"]
+    if same_data:
+        index = Split.load(run_dir / SPLIT, collection).test
+        scope = "the run's own test images (split.json)"
+    else:
+        index = np.flatnonzero(np.isin(collection.dataset, spec.datasets))
+        scope = "every image of the data folder for each task"
+    if len(index) == 0:
+        raise ValueError(f"no images of {', '.join(spec.datasets)} in {collection.data_dir or 'the collection'}")
+    results, extra = score_test_images(model, spec, collection, index, batch_size or config.batch_size)
+    return {"run": str(run_dir), "data": collection.data_dir, "synthetic": bool(collection.synthetic),
+            "scope": scope, "tasks": {task: r["metrics"] for task, r in results.items()}, **extra}

@@ -1,0 +1,237 @@
+"""The training loop: seeded, checkpointed every epoch, resumable to the same last bit.
+
+One seed makes every random choice. ``SeedSequence(seed)`` is split into three independent
+streams: the split, the initial weights, the shuffling. So the same seed gives the same test
+images to every architecture, and changing the architecture never changes the split.
+
+Resuming restores the weights, Adam's moments and step count, the shuffling generator's state
+and the history, so a resumed run ends with exactly the weights of an uninterrupted one. Ctrl-C
+is noticed between two steps (never in the middle of an optimiser update) and saved as a
+checkpoint inside the epoch.
+"""
+
+import io
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+
+from minimtl.atomic import save_npz
+from minimtl.checkpoint import load_checkpoint, save_checkpoint
+from minimtl.data import Split, make_split
+from minimtl.evaluation import dataset_loss, predict_logits, score_tasks, to_input
+from minimtl.models import ARCHITECTURES, build_model
+from minimtl.objective import total_loss
+from minimtl.optim import Adam
+from minimtl.tasks import head_targets
+
+__all__ = ["TrainingDiverged", "TrainingInterrupted", "Trainer", "seed_streams"]
+
+CHECKPOINT = "checkpoint.npz"
+BEST = "best.npz"
+SPLIT = "split.json"
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: the state was saved and the run can be resumed."""
+
+
+def seed_streams(seed):
+    """Three independent generators from one seed: (split, init, shuffle)."""
+    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+
+
+@contextmanager
+def _sigint_as_flag(flag):
+    """While active, the first Ctrl-C only sets ``flag["stop"]``; a second one stops at once."""
+    def handler(signum, frame):
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """Train one architecture on one collection, writing into ``run_dir``.
+
+    Inputs:
+    - config: a :class:`minimtl.config.RunConfig`
+    - collection: a :class:`minimtl.data.Collection` (images uint8 (N, S, S))
+    - run_dir: folder for the checkpoint, the split and the outputs
+    - progress: show a progress bar per epoch (on stderr)
+    - log: callable taking one line of text, for the per-epoch summary
+    """
+
+    def __init__(self, config, collection, run_dir, progress=True, log=print):
+        self.config = config
+        self.collection = collection
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.log = log
+        self.spec = ARCHITECTURES[config.arch]
+        split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
+        self._split_rng = split_rng
+        self.model = build_model(config.arch, config.image_size, init_rng, head=config.head)
+        # One dict of the layers' own arrays: the optimiser updates them in place.
+        self.params = self.model.params
+        self.grads = self.model.grads
+        self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
+        self.epoch = 0                # epochs completed
+        self.history = []             # one dict per completed epoch
+        self.best = None              # {"epoch", "val_loss"} of the best validation loss so far
+        self.in_epoch = None          # where a Ctrl-C stopped inside an epoch
+        self.split = None
+
+    # ----- split ---------------------------------------------------------------------------
+    def make_or_load_split(self):
+        path = self.run_dir / SPLIT
+        if path.exists():
+            self.split = Split.load(path, self.collection)
+        else:
+            full = make_split(self.collection, self.config.split, self._split_rng,
+                              test_fraction=self.config.test_fraction, val_fraction=self.config.val_fraction)
+            self.split = full.restrict(self.collection, list(self.spec.datasets))
+            self.split.save(path, self.collection)
+        if len(self.split.train) == 0:
+            raise ValueError(f"the split leaves no training images for {self.config.arch}")
+        return self.split
+
+    # ----- checkpoints -----------------------------------------------------------------------
+    def _state(self, rng_state):
+        return {"epoch": self.epoch, "rng_state": rng_state, "history": self.history,
+                "best": self.best, "in_epoch": self.in_epoch}
+
+    def save(self, rng_state):
+        save_checkpoint(self.run_dir / CHECKPOINT, self.params, self.optimizer.state_dict(copy=False), self._state(rng_state))
+
+    def resume(self):
+        """Load the checkpoint of an interrupted run; return the RNG state to continue from."""
+        state = load_checkpoint(self.run_dir / CHECKPOINT, self.params, self.optimizer)
+        self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
+        self.in_epoch = state["in_epoch"]
+        self.shuffle_rng.bit_generator.state = state["rng_state"]
+        return state
+
+    # ----- one step ----------------------------------------------------------------------------
+    def step(self, batch_index):
+        """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses)."""
+        c = self.collection
+        logits = self.model.forward(to_input(c.images[batch_index]))
+        targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
+        total, per_head, dlogits = total_loss(logits, targets)
+        if not np.isfinite(total):
+            raise TrainingDiverged(
+                f"the training loss became {total} at epoch {self.epoch + 1}; stopped before writing it. "
+                f"The last good checkpoint is in {self.run_dir}. Try a smaller --lr.")
+        self.model.backward(dlogits)
+        self.optimizer.step(self.grads)
+        return total, per_head
+
+    # ----- the loop ------------------------------------------------------------------------------
+    def run_epoch(self, stop_flag):
+        """Train one epoch (or the rest of one, after a resume); returns the history row."""
+        cfg = self.config
+        if self.in_epoch is None:
+            epoch_rng_state = self.shuffle_rng.bit_generator.state
+            start_step, sums = 0, {"total": 0.0, "batches": 0, "heads": {h: 0.0 for h in self.model.head_names},
+                                   "seconds": 0.0}
+        else:  # replay the epoch's permutation from the generator state saved at its start
+            epoch_rng_state, start_step, sums = (self.in_epoch["rng_state"], self.in_epoch["step"],
+                                                 self.in_epoch["sums"])
+            self.shuffle_rng.bit_generator.state = epoch_rng_state
+        order = self.shuffle_rng.permutation(self.split.train)
+        n_steps = -(-len(order) // cfg.batch_size)  # the last, partial batch is kept
+        started = time.perf_counter()
+        bar_label = f"epoch {self.epoch + 1}/{cfg.epochs}"
+        with click.progressbar(length=n_steps - start_step, label=bar_label, file=_progress_file(self.progress),
+                               item_show_func=lambda _: f"loss {sums['total'] / max(sums['batches'], 1):.4f}",
+                               show_eta=True) as bar:
+            for step in range(start_step, n_steps):
+                if stop_flag["stop"]:
+                    sums["seconds"] += time.perf_counter() - started
+                    self.in_epoch = {"rng_state": epoch_rng_state, "step": step, "sums": sums}
+                    self.save(epoch_rng_state)
+                    raise TrainingInterrupted(f"interrupted in epoch {self.epoch + 1} at step {step}/{n_steps}")
+                total, per_head = self.step(order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
+                sums["total"] += total
+                sums["batches"] += 1
+                for head, loss in per_head.items():
+                    sums["heads"][head] += loss
+                bar.update(1)
+        seconds = sums["seconds"] + time.perf_counter() - started
+        row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3),
+               "train_loss": sums["total"] / sums["batches"]}
+        for head, loss in sums["heads"].items():
+            row[f"train_loss_{head}"] = loss / sums["batches"]
+        row.update(self.validate())
+        return row
+
+    def validate(self):
+        """Validation loss (the training objective over the whole validation set) and each task's
+        ROC-AUC and accuracy; an empty dict when there is no validation split."""
+        val = self.split.val
+        if len(val) == 0:
+            return {}
+        logits = predict_logits(self.model, self.collection.images, val, self.config.batch_size)
+        total, per_head = dataset_loss(self.spec, logits, self.collection, val, self.config.other_labels)
+        row = {"val_loss": total}
+        row.update({f"val_loss_{head}": loss for head, loss in per_head.items()})
+        for task, result in score_tasks(self.spec, logits, self.collection, val).items():
+            row[f"val_auc_{task}"] = result["metrics"]["roc_auc"]["value"]
+            row[f"val_accuracy_{task}"] = result["metrics"]["accuracy"]["value"]
+        return row
+
+    def fit(self, on_epoch_end=None):
+        """Train until ``config.epochs`` epochs are done, checkpointing after each.
+
+        ``on_epoch_end(trainer, row)`` is called after each epoch's checkpoint (for the history
+        file). Raises TrainingInterrupted after saving on Ctrl-C, TrainingDiverged on NaN loss.
+        """
+        stop_flag = {"stop": False}
+        with _sigint_as_flag(stop_flag):
+            while self.epoch < self.config.epochs:
+                row = self.run_epoch(stop_flag)
+                self.in_epoch = None
+                self.epoch += 1
+                self.history.append(row)
+                if "val_loss" in row and np.isfinite(row["val_loss"]) and (
+                        self.best is None or row["val_loss"] < self.best["val_loss"]):
+                    self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
+                    save_npz(self.run_dir / BEST, {f"param/{k}": v for k, v in self.params.items()})
+                self.save(self.shuffle_rng.bit_generator.state)
+                self.log(_epoch_line(row, self.config.epochs))
+                if on_epoch_end is not None:
+                    on_epoch_end(self, row)
+
+
+def _progress_file(enabled):
+    return sys.stderr if enabled else io.StringIO()
+
+
+def _epoch_line(row, epochs):
+    parts = [f"epoch {row['epoch']}/{epochs}", f"train loss {row['train_loss']:.4f}"]
+    if "val_loss" in row:
+        parts.append(f"val loss {row['val_loss']:.4f}")
+    for key, value in row.items():
+        if key.startswith("val_auc_") and value is not None:
+            task = key[len("val_auc_"):]
+            parts.append(f"{task} auc {value:.3f} acc {row[f'val_accuracy_{task}']:.3f}")
+    parts.append(f"{row['seconds']:.1f} s")
+    return "  ".join(parts)

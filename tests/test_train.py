@@ -1,0 +1,122 @@
+"""The training loop: determinism, Ctrl-C and resume, divergence."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+
+import minimtl.train as train_module
+from minimtl.checkpoint import load_checkpoint
+from minimtl.config import RunConfig
+from minimtl.data import make_phantoms
+from minimtl.run import train_and_report
+from minimtl.train import CHECKPOINT, Trainer, TrainingDiverged, TrainingInterrupted
+
+QUIET = {"progress": False, "log": lambda line: None}
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    return make_phantoms(n_per_class=6, image_size=12, seed=1)
+
+
+def config(**changes):
+    base = dict(arch="multitask32", image_size=12, batch_size=4, epochs=3, split="patient", val_fraction=0.2,
+                seed=5)
+    base.update(changes)
+    return RunConfig(**base)
+
+
+def final_weights(run_dir):
+    with np.load(run_dir / CHECKPOINT) as stored:
+        return {key: stored[key].copy() for key in stored.files if key.startswith("param/")}
+
+
+def test_same_seed_gives_identical_weights_and_metrics(phantoms, tmp_path):
+    first = train_and_report(config(), phantoms, tmp_path / "a", **QUIET)
+    second = train_and_report(config(), phantoms, tmp_path / "b", **QUIET)
+    a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    assert all(np.array_equal(a[key], b[key]) for key in a)
+    assert first["tasks"] == second["tasks"]
+
+
+def test_another_seed_gives_other_weights(phantoms, tmp_path):
+    train_and_report(config(epochs=1), phantoms, tmp_path / "a", **QUIET)
+    train_and_report(config(epochs=1, seed=6), phantoms, tmp_path / "b", **QUIET)
+    a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    assert not np.array_equal(a["param/trunk.conv.W"], b["param/trunk.conv.W"])
+
+
+def steps_per_epoch(run_dir):
+    trainer = Trainer(config(), make_phantoms(n_per_class=6, image_size=12, seed=1), run_dir, **QUIET)
+    return -(-len(trainer.make_or_load_split().train) // config().batch_size)
+
+
+class Crash(Exception):
+    """Stands for a killed process: nothing is saved beyond the last epoch's checkpoint."""
+
+
+@pytest.mark.parametrize("how, epoch, step", [("ctrl-c", 1, 2), ("ctrl-c", 2, 1), ("crash", 2, 2)])
+def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp_path, monkeypatch, how, epoch,
+                                                                   step):
+    train_and_report(config(), phantoms, tmp_path / "straight", **QUIET)
+    interrupt_at_step = (epoch - 1) * steps_per_epoch(tmp_path / "straight") + step
+
+    real_step = Trainer.step
+    calls = {"n": 0}
+
+    def step_then_ctrl_c(self, batch_index):
+        calls["n"] += 1
+        result = real_step(self, batch_index)
+        if calls["n"] == interrupt_at_step:
+            if how == "crash":
+                raise Crash()
+            signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C during this step
+        return result
+
+    monkeypatch.setattr(Trainer, "step", step_then_ctrl_c)
+    with pytest.raises(TrainingInterrupted if how == "ctrl-c" else Crash):
+        train_and_report(config(), phantoms, tmp_path / "resumed", **QUIET)
+    monkeypatch.setattr(Trainer, "step", real_step)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+    metrics = train_and_report(config(), phantoms, tmp_path / "resumed", resume=True, **QUIET)
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert np.array_equal(straight[key], resumed[key]), key
+    straight_metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert metrics["tasks"] == straight_metrics["tasks"]
+    history = [line.split(",")[2] for line in (tmp_path / "resumed" / "history.csv").read_text().splitlines()]
+    straight_history = [line.split(",")[2] for line in
+                        (tmp_path / "straight" / "history.csv").read_text().splitlines()]
+    assert history == straight_history  # the train losses, interrupted epoch included
+
+
+def test_diverged_loss_stops_and_keeps_the_last_good_checkpoint(phantoms, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    train_and_report(config(epochs=1), phantoms, run_dir, **QUIET)
+    good = final_weights(run_dir)
+
+    def nan_loss(logits, targets):
+        return float("nan"), {}, {}
+
+    monkeypatch.setattr(train_module, "total_loss", nan_loss)
+    trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
+    trainer.make_or_load_split()
+    trainer.resume()
+    with pytest.raises(TrainingDiverged, match="nan"):
+        trainer.fit()
+    after = final_weights(run_dir)
+    assert all(np.array_equal(good[key], after[key]) for key in good)
+
+
+def test_checkpoint_holds_adam_state_and_epoch(phantoms, tmp_path):
+    run_dir = tmp_path / "run"
+    train_and_report(config(epochs=2), phantoms, run_dir, **QUIET)
+    trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
+    state = load_checkpoint(run_dir / CHECKPOINT, trainer.params, trainer.optimizer)
+    assert state["epoch"] == 2 and state["in_epoch"] is None
+    assert trainer.optimizer.t == 2 * steps_per_epoch(run_dir)
+    assert len(state["history"]) == 2
