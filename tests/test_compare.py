@@ -1,0 +1,80 @@
+"""``cli.py compare``: aggregation arithmetic, and the whole command at a tiny size."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from minimtl.commands import main
+from minimtl.compare import mean_interval, paired_differences, summarise
+
+
+def test_mean_interval_is_the_student_t_interval():
+    values = [0.70, 0.80, 0.75]
+    entry = mean_interval(values)
+    mean, sd = 0.75, 0.05  # sample sd of (0.70, 0.80, 0.75) = sqrt((0.0025 + 0.0025 + 0) / 2)
+    half = stats.t.ppf(0.975, 2) * sd / np.sqrt(3)
+    assert entry["mean"] == pytest.approx(mean)
+    assert entry["sd"] == pytest.approx(sd)
+    assert entry["ci95"] == pytest.approx([mean - half, mean + half])
+
+
+def test_mean_interval_drops_undefined_values_and_needs_two():
+    assert mean_interval([None, 0.5]) == {"mean": 0.5, "sd": None, "ci95": None, "n": 1}
+    assert mean_interval([]) == {"mean": None, "sd": None, "ci95": None, "n": 0}
+
+
+def test_paired_differences_are_per_seed():
+    paired = paired_differences([0.9, 0.8, None], [0.85, 0.82, 0.7])
+    assert paired["per_seed"] == pytest.approx([0.05, -0.02])
+    assert paired["n"] == 2
+
+
+def fake_metrics(recall):
+    rate = {"value": recall, "k": 0, "n": 1, "ci95": [0, 1]}
+    return {"precision": rate, "recall": rate, "specificity": rate, "f1": recall,
+            "roc_auc": {"value": recall, "ci95": [0, 1]}}
+
+
+def test_summarise_pairs_each_model_with_single_task_on_the_same_seed():
+    per_run = {}
+    for seed, (single, multi) in enumerate([(0.70, 0.75), (0.80, 0.80), (0.60, 0.70)]):
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single)}}
+        per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(multi), "pneumonia": fake_metrics(0.9)}}
+    summary = summarise(per_run, [0, 1, 2])
+    assert summary["single-task"]["tb"]["recall"]["mean"] == pytest.approx(0.70)
+    paired = summary["multi-task 64"]["tb"]["recall"]["vs_single_task"]
+    assert paired["per_seed"] == pytest.approx([0.05, 0.0, 0.10])
+    assert "pneumonia" not in summary["single-task"]  # single-pneumonia was not run
+
+
+def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    out = tmp_path / "cmp"
+    args = ["compare", "--seeds", "2", "--epochs", "1", "--image-size", "12", "--data-dir", str(empty),
+            "--out", str(out), "--reshuffled-test", "--protocol", "study",
+            "--variants", "single-tb,single-pneumonia,multitask64"]
+    first = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "expected about" in first.output
+    for name in ("table.md", "summary.json", "metrics.png", "roc.png"):
+        assert (out / name).is_file()
+    table = (out / "table.md").read_text()
+    assert "SYNTHETIC" in table and "98.7 / 97.5" in table  # the study's leaky row beside ours
+    summary = json.loads((out / "summary.json").read_text())
+    tb = summary["summary"]["multi-task 64"]["tb"]["recall"]
+    assert len(tb["per_seed"]) == 2 and tb["vs_single_task"] is not None
+    assert summary["reshuffled"]["single-task"]["tb"]["recall"]["n"] >= 1
+
+    second = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert second.exit_code == 0
+    assert second.output.count("reusing") == 6
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_compare_rejects_unknown_variants(tmp_path):
+    result = CliRunner().invoke(main, ["compare", "--variants", "resnet", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "--variants" in result.output
