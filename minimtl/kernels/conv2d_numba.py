@@ -35,11 +35,14 @@ def _conv2d_forward(x, W, b, out, relu):
 
     Parallel contract: ``prange`` over the N*F pairs (n, f); iteration (n, f)
     writes only out[n, f], so no two iterations touch the same element.
-    Innermost loop: along an output row (vectorised).
+    Innermost loop: along an output row (vectorised); the kernel columns j are
+    taken three at a time so each pass over the row does three multiply-adds
+    per load and store of the row (a 3x3 kernel: 3 passes, not 9).
     """
     C = x.shape[1]
     F, kh, kw = W.shape[0], W.shape[2], W.shape[3]
     N, Ho, Wo = out.shape[0], out.shape[2], out.shape[3]
+    zero = out.dtype.type(0)
     for p in prange(N * F):
         n = p // F
         f = p - n * F
@@ -50,14 +53,22 @@ def _conv2d_forward(x, W, b, out, relu):
             for c in range(C):
                 for i in range(kh):
                     xrow = x[n, c, y + i]
-                    for j in range(kw):
+                    j = 0
+                    while j + 3 <= kw:
+                        w0, w1, w2 = W[f, c, i, j], W[f, c, i, j + 1], W[f, c, i, j + 2]
+                        for ox in range(Wo):
+                            row[ox] += w0 * xrow[ox + j] + w1 * xrow[ox + j + 1] + w2 * xrow[ox + j + 2]
+                        j += 3
+                    while j < kw:  # the last kw % 3 columns
                         w = W[f, c, i, j]
                         for ox in range(Wo):
                             row[ox] += w * xrow[ox + j]
+                        j += 1
             if relu:
                 for ox in range(Wo):
-                    if row[ox] < 0:
-                        row[ox] = 0
+                    v = row[ox]
+                    # branch-free ReLU (a select here was not vectorised); "+ zero" turns -0.0 into 0.0
+                    row[ox] = v * (v > zero) + zero
 
 
 def _conv2d_backward_weights(x, dout, dW, db):
@@ -65,33 +76,49 @@ def _conv2d_backward_weights(x, dout, dW, db):
 
     Parallel contract: ``prange`` over filters f; iteration f owns dW[f] and
     db[f] (no reduction race, numba issue 3681) and sums in a fixed order, so
-    the result does not depend on the thread count. Innermost loop: a
-    contiguous dot product along an output row.
+    the result does not depend on the thread count. Innermost loop: contiguous
+    dot products along an output row, three kernel columns per pass (each
+    load of dout feeds three sums).
     """
     N, C = x.shape[0], x.shape[1]
     F, kh, kw = dW.shape[0], dW.shape[2], dW.shape[3]
     Ho, Wo = dout.shape[2], dout.shape[3]
+    zero = dW.dtype.type(0)  # accumulators in the output's dtype
     for f in prange(F):
         for c in range(C):
             for i in range(kh):
                 for j in range(kw):
-                    dW[f, c, i, j] = 0
-        db[f] = 0
+                    dW[f, c, i, j] = zero
+        db_f = zero
         for n in range(N):
             for y in range(Ho):
                 drow = dout[n, f, y]
-                s = db[f]  # reading the zeroed output gives an accumulator of the output's dtype
+                s = zero
                 for ox in range(Wo):
                     s += drow[ox]
-                db[f] = s
+                db_f += s
                 for c in range(C):
                     for i in range(kh):
                         xrow = x[n, c, y + i]
-                        for j in range(kw):
-                            s = dW[f, c, i, j]
+                        j = 0
+                        while j + 3 <= kw:
+                            s0, s1, s2 = zero, zero, zero
+                            for ox in range(Wo):
+                                d = drow[ox]
+                                s0 += d * xrow[ox + j]
+                                s1 += d * xrow[ox + j + 1]
+                                s2 += d * xrow[ox + j + 2]
+                            dW[f, c, i, j] += s0
+                            dW[f, c, i, j + 1] += s1
+                            dW[f, c, i, j + 2] += s2
+                            j += 3
+                        while j < kw:  # the last kw % 3 columns
+                            s = zero
                             for ox in range(Wo):
                                 s += drow[ox] * xrow[ox + j]
-                            dW[f, c, i, j] = s
+                            dW[f, c, i, j] += s
+                            j += 1
+        db[f] = db_f
 
 
 def _conv2d_backward_input(dout, W, dx):
