@@ -15,9 +15,9 @@ def _arrays(n, dtype, seed):
     return w, g, m, v
 
 
-@given(st.integers(1, 3 * adam_numba.CHUNK + 5), float_dtypes, seeds)
+@given(st.integers(1, 50_000), float_dtypes, seeds)
 def test_matches_reference(n, dtype, seed):
-    """Sizes straddle chunk boundaries; float32 differs by float64 vs float32 arithmetic only."""
+    """Odd sizes split unevenly between threads; float32 differs by float64 vs float32 arithmetic only."""
     ref = _arrays(n, dtype, seed)
     fused = tuple(a.copy() for a in ref)
     g_before = ref[1].copy()
