@@ -67,7 +67,8 @@ def _conv2d_forward(x, W, b, out, relu):
             if relu:
                 for ox in range(Wo):
                     v = row[ox]
-                    # branch-free ReLU (a select here was not vectorised); "+ zero" turns -0.0 into 0.0
+                    # branch-free ReLU: a select (v if v > 0 else 0) measured several times slower
+                    # here; "+ zero" turns the -0.0 of negative v into 0.0 (only v = -inf gives NaN)
                     row[ox] = v * (v > zero) + zero
 
 
