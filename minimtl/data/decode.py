@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = [
     "decode_image",
     "decode_file",
+    "read_gray8",
     "to_gray8",
     "resize_square",
     "png_significant_bits",
@@ -146,6 +147,20 @@ def decode_image(path, image_size, crop="stretch"):
     - OSError, PIL.UnidentifiedImageError, ValueError, ...: whatever Pillow raises for an
       unreadable, truncated or non-image file (``decode_file`` turns them into a reason string).
     """
+    gray = read_gray8(path)
+    pixel_hash = hashlib.sha256(np.ascontiguousarray(gray)).hexdigest()
+    return resize_square(gray, image_size, crop), pixel_hash
+
+
+def read_gray8(path):
+    """Decode a file to upright 8-bit grayscale pixels at its own size.
+
+    Inputs:
+    - path: str or Path of the image file.
+
+    Returns:
+    - uint8 array (H, W), after the EXIF orientation is applied.
+    """
     with Image.open(path) as image:
         image.load()  # decode now, so that a truncated file fails here
         bits = png_significant_bits(path) if image.format == "PNG" else None
@@ -153,8 +168,7 @@ def decode_image(path, image_size, crop="stretch"):
         gray = to_gray8(image, bits)
     if gray.size == 0:
         raise ValueError("image has no pixels")
-    pixel_hash = hashlib.sha256(np.ascontiguousarray(gray)).hexdigest()
-    return resize_square(gray, image_size, crop), pixel_hash
+    return gray
 
 
 def decode_file(job):
