@@ -8,8 +8,8 @@ model can tell them apart, as it can tell Kermany's children from Shenzhen's adu
 
 - dataset ``"pneumonia"``, site ``"phantom-a"``: label 1 has 1 to 3 soft, diffuse opacities in the
   lower lung zones;
-- dataset ``"tb"``, site ``"phantom-b"``: label 1 has either 2 to 5 small nodules or one cavity
-  (a bright ring around a dark centre) in the upper zones.
+- dataset ``"tb"``, site ``"phantom-b"``: label 1 has a faint upper-zone infiltrate and either
+  3 to 5 small nodules or one cavity (a bright ring around a dark centre) in the upper zones.
 
 About a quarter of the images are a second image of an earlier patient (the same anatomy, moved
 a little; lesions drawn anew), and a few of those in ``"pneumonia"`` are exact pixel duplicates,
@@ -113,34 +113,42 @@ def _draw_params(rng, dataset, labels, patient_idx, n_patients):
     for key in ("width", "gamma", "noise", "frame", "marker"):
         p[key] = np.array([_SITE_STYLE[d][key] for d in dataset])
 
+    # Soft opacities: diffuse lower-zone consolidation for pneumonia, a fainter, smaller upper-zone
+    # infiltrate under the TB nodules or cavity.
     pneumonia = (dataset == "pneumonia") & (labels == 1)
+    tb = (dataset == "tb") & (labels == 1)
     count = rng.integers(1, _OPACITIES + 1, size=n)
     slot = np.arange(_OPACITIES)[None, :]
-    p["op_amp"] = rng.uniform(0.18, 0.3, size=(n, _OPACITIES)) * (pneumonia[:, None] & (slot < count[:, None]))
-    p["op_x"] = rng.choice([-1.0, 1.0], size=(n, _OPACITIES)) * rng.uniform(0.25, 0.45, size=(n, _OPACITIES))
-    p["op_y"] = rng.uniform(0.05, 0.4, size=(n, _OPACITIES))
-    p["op_sigma"] = rng.uniform(0.12, 0.2, size=(n, _OPACITIES))
+    shape = (n, _OPACITIES)
+    upper = tb[:, None]
+    p["op_amp"] = np.where(upper, rng.uniform(0.1, 0.2, size=shape), rng.uniform(0.18, 0.3, size=shape))
+    p["op_amp"] *= (pneumonia | tb)[:, None] & (slot < count[:, None])
+    p["op_x"] = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.25, 0.45, size=shape)
+    p["op_y"] = np.where(upper, rng.uniform(-0.5, -0.2, size=shape), rng.uniform(0.05, 0.4, size=shape))
+    p["op_sigma"] = np.where(upper, rng.uniform(0.07, 0.12, size=shape), rng.uniform(0.12, 0.2, size=shape))
 
-    tb = (dataset == "tb") & (labels == 1)
     cavity = rng.random(n) < 0.5
-    count = rng.integers(2, _NODULES + 1, size=n)
+    count = rng.integers(3, _NODULES + 1, size=n)
     slot = np.arange(_NODULES)[None, :]
     nodules = (tb & ~cavity)[:, None] & (slot < count[:, None])
     p["nod_amp"] = rng.uniform(0.3, 0.45, size=(n, _NODULES)) * nodules
     p["nod_x"] = rng.choice([-1.0, 1.0], size=(n, _NODULES)) * rng.uniform(0.2, 0.5, size=(n, _NODULES))
     p["nod_y"] = rng.uniform(-0.55, -0.2, size=(n, _NODULES))
-    p["nod_sigma"] = rng.uniform(0.03, 0.05, size=(n, _NODULES))
+    p["nod_sigma"] = rng.uniform(0.04, 0.06, size=(n, _NODULES))
     p["cav_amp"] = rng.uniform(0.35, 0.5, size=n) * (tb & cavity)
     p["cav_x"] = rng.choice([-1.0, 1.0], size=n) * rng.uniform(0.25, 0.45, size=n)
     p["cav_y"] = rng.uniform(-0.5, -0.25, size=n)
-    p["cav_r"] = rng.uniform(0.07, 0.11, size=n)
+    p["cav_r"] = rng.uniform(0.09, 0.13, size=n)
     return {key: value.astype(np.float32) for key, value in p.items()}
 
 
-def _ellipse(x, y, cx, cy, rx, ry, edge=0.04):
-    """Soft ellipse mask: about 1 inside, 0 outside, a sigmoid ramp of width ``edge`` at the rim."""
-    r = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2)
-    return 1.0 / (1.0 + np.exp(np.clip(-(1.0 - r) / edge, -30, 30)))
+def _ellipse(x, y, cx, cy, rx, ry, edge=0.08):
+    """Soft ellipse mask: 1 inside, 0 outside, a linear ramp across the rim.
+
+    The ramp is on the squared radius (no square root): it runs from r^2 = 1 - edge to 1 + edge.
+    """
+    r2 = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2
+    return np.clip((1.0 + edge - r2) / (2 * edge), 0.0, 1.0)
 
 
 def _blob(x, y, amp, cx, cy, sigma):
@@ -153,12 +161,15 @@ def _render(p, size, rng):
     n = len(p["cx"])
     coords = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1).astype(np.float32)
     y, x = coords[None, :, None], coords[None, None, :]
+    frame = (np.abs(x) > 0.92) | (np.abs(y) > 0.92)
+    marker = (x < -0.75) & (x > -0.88) & (y < -0.75) & (y > -0.88)
+    levels = np.linspace(0.0, 1.0, 4096, dtype=np.float32)
     out = np.empty((n, size, size), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
-        rows = slice(start, min(n, start + _CHUNK))
+        rows = np.arange(start, min(n, start + _CHUNK))
 
-        def q(key, k=None):
-            value = p[key][rows] if k is None else p[key][rows, k]
+        def q(key, k=None, subset=rows):
+            value = p[key][subset] if k is None else p[key][subset, k]
             return value[:, None, None]
 
         w = q("width")
@@ -167,25 +178,35 @@ def _render(p, size, rng):
         right = _ellipse(x, y, q("cx") + 0.38 * w, q("cy") - 0.05, 0.27 * w, q("lung_ry"))
         lungs = left + right
         img = 0.05 + 0.45 * body - 0.3 * lungs
-        img = img + 0.15 * body * np.exp(-(((x - q("cx")) / 0.12) ** 2))  # spine and mediastinum
-        img = img + 0.6 * q("heart") * _ellipse(x, y, q("cx") + 0.12 * w, q("cy") + 0.3, 0.25 * w, 0.22)
-        ribs = 0.5 + 0.5 * np.cos(2 * np.pi * q("rib_freq") * (y + 0.25 * x**2) + q("rib_phase"))
-        img = img + 0.06 * ribs * lungs
+        img += 0.15 * body * np.exp(-(((x - q("cx")) / 0.12) ** 2))  # spine and mediastinum
+        img += 0.6 * q("heart") * _ellipse(x, y, q("cx") + 0.12 * w, q("cy") + 0.3, 0.25 * w, 0.22)
+        # Rib stripes cos(a(y) + b(x)), expanded as cos a cos b - sin a sin b: two outer products.
+        a = 2 * np.pi * q("rib_freq") * y + q("rib_phase")
+        b = 2 * np.pi * q("rib_freq") * 0.25 * x**2
+        img += 0.06 * (0.5 + 0.5 * (np.cos(a) * np.cos(b) - np.sin(a) * np.sin(b))) * lungs
         lesions = np.zeros_like(img)
         for k in range(_OPACITIES):
             lesions += _blob(x, y, q("op_amp", k), q("cx") + q("op_x", k) * w, q("op_y", k), q("op_sigma", k))
         for k in range(_NODULES):
             lesions += _blob(x, y, q("nod_amp", k), q("cx") + q("nod_x", k) * w, q("nod_y", k), q("nod_sigma", k))
-        r = np.sqrt((x - q("cx") - q("cav_x") * w) ** 2 + (y - q("cav_y")) ** 2)
-        lesions += q("cav_amp") * (np.exp(-(((r - q("cav_r")) / 0.025) ** 2)) - 0.6 * np.exp(-((r / q("cav_r")) ** 2)))
-        img = img + lesions * np.clip(lungs, 0, 1)
-        frame = (np.abs(x) > 0.92) | (np.abs(y) > 0.92)
+        cav = np.flatnonzero(p["cav_amp"][rows] > 0)  # only a few images have a cavity
+        if cav.size:
+            c = rows[cav]
+            centre_x = q("cx", subset=c) + q("cav_x", subset=c) * q("width", subset=c)
+            r = np.sqrt((x - centre_x) ** 2 + (y - q("cav_y", subset=c)) ** 2)
+            radius = q("cav_r", subset=c)
+            ring = np.exp(-(((r - radius) / 0.025) ** 2)) - 0.6 * np.exp(-((r / radius) ** 2))
+            lesions[cav] += q("cav_amp", subset=c) * ring
+        img += lesions * np.clip(lungs, 0, 1)
         img = np.where(frame & (q("frame") > 0), 0.02, img)
-        marker = (x < -0.75) & (x > -0.88) & (y < -0.75) & (y > -0.88)
         img = np.where(marker & (q("marker") > 0), 0.95, img)
         img = img * q("exposure") + rng.standard_normal(size=img.shape, dtype=np.float32) * q("noise")
-        img = np.clip(img, 0.0, 1.0) ** q("gamma")
-        out[rows] = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        # Gamma through a 4096-level lookup table: a power per pixel costs more than the rest.
+        level = (np.clip(img, 0.0, 1.0) * 4095 + 0.5).astype(np.int16)
+        for gamma in np.unique(p["gamma"][rows]):
+            table = np.clip(levels**gamma * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            same = np.flatnonzero(p["gamma"][rows] == gamma)
+            out[rows[same]] = table[level[same]]
     return out
 
 
