@@ -1,5 +1,7 @@
 """The decode cache: hits, stale and corrupt entries, atomic writes, where it lives."""
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +133,14 @@ def test_unwritable_cache_folder_is_reported_and_loading_goes_on(data, tmp_path,
 def test_cache_false_writes_nothing(data, tmp_path):
     load(data, tmp_path / "cache", cache=False)
     assert not (tmp_path / "cache").exists()
+
+
+def test_temporary_files_of_killed_processes_are_cleaned_after_an_hour(data, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old, fresh = cache / ".tmp-minimtl-old.npy", cache / ".tmp-minimtl-fresh.npy"
+    old.write_bytes(b"left by kill -9")
+    fresh.write_bytes(b"another process is writing this one")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    load(data, cache)
+    assert not old.exists() and fresh.exists()

@@ -6,6 +6,7 @@ import sys
 import click
 import numpy as np
 
+from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS
 from minimtl.data import DataError, load_or_phantoms
 from minimtl.data.layouts import LAYOUTS
 from minimtl.data.splits import SPLIT_METHODS, make_split
@@ -21,7 +22,9 @@ __all__ = ["data"]
     default=None,
     help="Folder holding the images (default: $MINIMTL_DATA, else data/ in the repository).",
 )
-@click.option("--image-size", type=click.IntRange(min=8), default=256, show_default=True, help="Side of the square images.")
+@click.option(
+    "--image-size", type=click.IntRange(min=8), default=256, show_default=True, help="Side of the square images."
+)
 @click.option(
     "--crop",
     type=click.Choice(["stretch", "center"]),
@@ -29,21 +32,40 @@ __all__ = ["data"]
     show_default=True,
     help="stretch: squash the whole image (the study); center: largest centred square.",
 )
-@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Folder layout to look for.")
-@click.option("--strict", is_flag=True, help="Stop at the first bad file instead of skipping and listing it.")
-@click.option("--split", "split_method", type=click.Choice(SPLIT_METHODS), default=None, help="Also show this split and its leaks.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split (and of phantoms).")
-@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True)
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option(
+    "--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Folder layout to look for."
+)
+@click.option("--strict", is_flag=True, help="Make bad files and folders an error (default: skip and list them).")
+@click.option(
+    "--split", "split_method", type=click.Choice(SPLIT_METHODS), default=None, help="Also show this split and its leaks."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of each (dataset, label) on the test side.",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of the training side kept for validation.",
+)
 @click.option("--no-cache", is_flag=True, help="Decode every file again and do not write the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def data(data_dir, image_size, crop, layout, strict, split_method, seed, test_fraction, val_fraction, no_cache, as_json):
+def data(
+    data_dir, image_size, crop, layout, strict, split_method, seed, test_fraction, val_fraction, no_cache, as_json
+):
     """Show the datasets, sites, labels, splits, patients, duplicates and skipped files found."""
     try:
         collection = load_or_phantoms(
             data_dir,
             image_size=image_size,
-            seed=seed,
+            phantoms_per_class=PHANTOMS_PER_CLASS,  # the same phantoms that `run` trains on
+            seed=PHANTOM_SEED,
             crop=crop,
             layout=layout,
             strict=strict,

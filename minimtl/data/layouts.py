@@ -242,7 +242,10 @@ def _take_kermany(files, dir_image_counts, scan):
             bad_class_dirs.add(parts[:-1])
     for parts in sorted(bad_class_dirs):
         scan.skipped.append(
-            ("/".join(parts), f"unknown class folder {parts[-1]!r} in a chest_xray split (expected NORMAL or PNEUMONIA)")
+            (
+                "/".join(parts),
+                f"unknown class folder {parts[-1]!r} in a chest_xray split (expected NORMAL or PNEUMONIA)",
+            )
         )
     for parts, count in dir_image_counts.items():
         is_class_dir = (

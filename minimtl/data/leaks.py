@@ -127,7 +127,8 @@ def leak_report(collection, sides):
 def _test_images_linked(collection, sides):
     if "test" not in sides:
         return 0
-    training = np.concatenate([np.asarray(sides[s], dtype=np.int64) for s in sides if s != "test"] or [np.zeros(0, np.int64)])
+    training = [np.asarray(sides[s], dtype=np.int64) for s in sides if s != "test"]
+    training = np.concatenate(training) if training else np.zeros(0, dtype=np.int64)
     seen_patients = set(collection.patient[training].tolist())
     seen_pixels = set(collection.pixel_hash[training].tolist())
     test = np.asarray(sides["test"], dtype=np.int64)

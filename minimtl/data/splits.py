@@ -111,7 +111,8 @@ class Split:
             saved_sides = {name: saved["sides"][name] for name in SIDES}
             for name, entry in saved_sides.items():
                 if len(entry["paths"]) != len(entry["pixel_hash"]):
-                    raise ValueError(f"side {name!r} has {len(entry['paths'])} paths but {len(entry['pixel_hash'])} hashes")
+                    n_paths, n_hashes = len(entry["paths"]), len(entry["pixel_hash"])
+                    raise ValueError(f"side {name!r} has {n_paths} paths but {n_hashes} hashes")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise DataError(f"cannot read the split file {path}: {error}") from None
         row_of = {p: i for i, p in enumerate(collection.paths.tolist())}

@@ -60,10 +60,10 @@ def summarize(collection, split=None):
     if split is not None:
         sides = {}
         for side, idx in split.sides().items():
-            sides[side] = {
-                name: _label_counts(collection.labels[idx[collection.dataset[idx] == name]], _label_names(collection, name))
-                for name in collection.datasets()
-            }
+            sides[side] = {}
+            for name in collection.datasets():
+                rows = idx[collection.dataset[idx] == name]
+                sides[side][name] = _label_counts(collection.labels[rows], _label_names(collection, name))
         summary["split"] = {"method": split.method, "sides": sides, "leaks": split.leaks}
     return summary
 
@@ -92,7 +92,9 @@ def format_summary(summary):
     """
     lines = []
     if summary["synthetic"]:
-        lines.append("SYNTHETIC DATA: built-in phantoms, not chest X-rays; no result on them says anything about patients.")
+        lines.append(
+            "SYNTHETIC DATA: built-in phantoms, not chest X-rays; no result on them says anything about patients."
+        )
     source = summary["data_dir"] or "(generated)"
     lines.append(
         f"{summary['images']} images from {source}, {summary['image_size']}x{summary['image_size']} uint8, "
