@@ -165,3 +165,12 @@ def test_option_values_are_checked(tmp_path):
         load_collection(tmp_path, image_size=4)
     with pytest.raises(ValueError, match="crop must be one of"):
         load_collection(tmp_path, crop="zoom")
+
+
+def test_progress_bar_on_stderr_while_decoding(tmp_path, capsys):
+    data = tmp_path / "data"
+    build_nlm(data / "CXR_png", "CHNCXR", labels=(0, 1, 1))
+    load_collection(data, image_size=12, cache=False, progress=True)
+    assert "Decoding 3 images" in capsys.readouterr().err
+    load_collection(data, image_size=12, cache=False, progress=False)
+    assert capsys.readouterr().err == ""

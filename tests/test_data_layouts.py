@@ -234,6 +234,18 @@ def test_unreadable_folder_is_skipped_and_named(tmp_path, monkeypatch):
         load(data, tmp_path, strict=True)
 
 
+def test_unreadable_data_folder_is_an_error_not_no_data(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    build_nlm(data, "CHNCXR", labels=(0,))
+
+    def scandir(path="."):
+        raise PermissionError(13, "Permission denied", os.fspath(path))
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DataError, match=r"no readable image below .*data \(\.: cannot read folder: Permission denied\)"):
+        load(data, tmp_path)
+
+
 def test_scan_rejects_unknown_layout_name(tmp_path):
     with pytest.raises(ValueError, match="layout must be one of"):
         scan_data_dir(tmp_path, layout="kaggle")

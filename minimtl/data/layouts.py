@@ -138,7 +138,8 @@ def scan_data_dir(data_dir, layout="auto"):
 
     Raises:
     - NoDataFound: no image file at all below ``data_dir``.
-    - DataError: image files exist but none is in the requested (or any) layout.
+    - DataError: image files exist but none is in the requested (or any) layout, or no file
+      could be listed because folders are unreadable.
     - ValueError: unknown ``layout``.
     """
     if layout not in LAYOUTS:
@@ -146,6 +147,9 @@ def scan_data_dir(data_dir, layout="auto"):
     data_dir = Path(data_dir)
     scan = Scan()
     files, dir_image_counts = _walk(data_dir, scan.skipped)
+    if not files and scan.skipped:
+        problems = "; ".join(f"{path}: {reason}" for path, reason in scan.skipped[:5])
+        raise DataError(f"no readable image below {data_dir} ({problems})")
     if not files:
         raise NoDataFound(f"no .png/.jpg/.jpeg file below {data_dir}")
 
