@@ -12,15 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_open", "write_text", "write_json", "save_npz"]
+__all__ = ["TEMP_PREFIX", "atomic_open", "write_text", "write_json", "save_npz"]
+
+# Every temporary file starts with this, so a folder's leftovers (after a power cut, say) can be found.
+TEMP_PREFIX = ".tmp-minimtl-"
 
 
 @contextmanager
 def atomic_open(path, mode="w"):
-    """Open a temporary file beside ``path``; on a clean exit it replaces ``path``."""
+    """Open a temporary file beside ``path``; on a clean exit it is flushed, synced and renamed to
+    ``path``; on any exception (Ctrl-C included) it is deleted and ``path`` is left as it was.
+
+    Inputs: path (str or Path; missing parent folders are created), mode ("w" text or "wb" binary).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle

@@ -5,7 +5,7 @@ import io
 
 from minimtl.atomic import write_text
 
-__all__ = ["write_history", "write_predictions", "format_rate", "metrics_table", "render_report"]
+__all__ = ["write_history", "write_predictions", "format_rate", "metrics_table", "describe_leaks", "render_report"]
 
 RATES = ("precision", "recall", "specificity", "npv", "accuracy")
 
@@ -60,6 +60,13 @@ def metrics_table(tasks):
     return "\n".join(lines)
 
 
+def describe_leaks(leaks):
+    """One sentence from a split's leak report: what crosses between train, validation and test."""
+    return (f"{leaks['duplicate_groups_crossing']} of {leaks['duplicate_groups']} groups of pixel-identical images "
+            f"and {leaks['patients_crossing']} of {leaks['patients']} patients have images on more than one side; "
+            f"{leaks['test_images_linked_to_training']} test images are linked to a training image")
+
+
 def render_report(config, metrics, history):
     """The text of report.md."""
     out = [f"# Run: {config['arch']}", ""]
@@ -71,7 +78,7 @@ def render_report(config, metrics, history):
         f"{config['epochs']} epochs, Adam lr {config['lr']}, seed {config['seed']}",
         f"- heads: {config['head']}; other dataset's images: {config['other_labels']}",
         f"- split `{split['method']}`: {split['train']} train, {split['val']} validation, {split['test']} test images",
-        f"- leak check: {split['leaks']}",
+        f"- leak check: {describe_leaks(split['leaks'])}",
         "",
         "## Test metrics of the final (last-epoch) model",
         "",

@@ -9,7 +9,7 @@ import pytest
 
 import minimtl.data.load as load_module
 from minimtl.data import load_collection
-from minimtl.data.atomic import atomic_writer
+from minimtl.atomic import atomic_open
 from minimtl.data.cache import default_cache_dir
 from minimtl.data.decode import resize_square
 from tests.data_fixtures import build_nlm, gray, write_image
@@ -110,7 +110,7 @@ def test_atomic_writer_keeps_the_old_content_on_failure(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with atomic_writer(target) as handle:
+        with atomic_open(target, "wb") as handle:
             handle.write(b"new, half")
             raise RuntimeError("disk full")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["file.txt"]

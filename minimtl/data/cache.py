@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minimtl.data.atomic import TEMP_PREFIX, atomic_writer, write_text_atomic
+from minimtl.atomic import TEMP_PREFIX, atomic_open, write_text
 
 __all__ = ["DecodedImages", "default_cache_dir", "cache_key", "read_cache", "write_cache", "CACHE_VERSION"]
 
@@ -136,7 +136,7 @@ def write_cache(cache_dir, key, decoded):
     _remove_stale_temp_files(cache_dir)
     npy_path, json_path = _entry_paths(cache_dir, key)
     images = np.ascontiguousarray(decoded.images)
-    with atomic_writer(npy_path) as handle:
+    with atomic_open(npy_path, "wb") as handle:
         np.save(handle, images, allow_pickle=False)
     index = {
         "version": CACHE_VERSION,
@@ -147,7 +147,7 @@ def write_cache(cache_dir, key, decoded):
         "pixel_hash": list(decoded.pixel_hash),
         "failures": [list(item) for item in decoded.failures],
     }
-    write_text_atomic(json_path, json.dumps(index))
+    write_text(json_path, json.dumps(index))
 
 
 def _remove_stale_temp_files(cache_dir):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minimtl.data.atomic import write_text_atomic
+from minimtl.atomic import write_text
 from minimtl.data.errors import DataError
 from minimtl.data.leaks import SIDES, leak_report, linked_groups
 
@@ -86,7 +86,7 @@ class Split:
 
     def save(self, path, collection):
         """Write ``to_json(collection)`` to ``path`` atomically."""
-        write_text_atomic(path, json.dumps(self.to_json(collection), indent=1) + "\n")
+        write_text(path, json.dumps(self.to_json(collection), indent=1) + "\n")
 
     @classmethod
     def load(cls, path, collection):
