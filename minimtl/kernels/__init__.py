@@ -1,8 +1,14 @@
-"""Compute kernels: Numba versions (used by the layers and optimiser) and their NumPy twins.
+"""Compute kernels: Numba versions (used by the layers, the optimiser and the fused step) and their NumPy twins.
 
-``conv2d_numba`` / ``conv2d_reference`` and ``adam_numba`` / ``adam_reference``
-share signatures; the reference modules are the test oracles. Import the module
-you want explicitly, e.g. ``from minimtl.kernels import conv2d_numba``.
+Each ``*_numba`` module has a ``*_reference`` twin with the same signatures; the reference
+modules are the test oracles. Import the module you want explicitly, e.g.
+``from minimtl.kernels import conv2d_numba``.
+
+- ``conv2d_*``: the convolution (forward, weight gradient, input gradient, fused ReLU)
+- ``dense_*``: Dense layers sharing one input (forward, backward), one pass for all heads
+- ``adam_*``: one Adam step on a flat array
+- ``dense_adam_*``: the fused training step's kernel, Dense backward + Adam in one pass
 """
 
-__all__ = ["conv2d_reference", "conv2d_numba", "adam_reference", "adam_numba"]
+__all__ = ["conv2d_reference", "conv2d_numba", "dense_reference", "dense_numba", "adam_reference", "adam_numba",
+           "dense_adam_reference", "dense_adam_numba"]

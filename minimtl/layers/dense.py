@@ -3,6 +3,7 @@
 import numpy as np
 
 from minimtl.init import glorot_uniform
+from minimtl.kernels import dense_numba
 
 __all__ = ["Dense"]
 
@@ -15,8 +16,15 @@ class Dense:
     W (fan_in = in_features, fan_out = out_features) and zero b, as Keras.
 
     grads are allocated once: at our real size W is 2,064,512 x 64 (132M weights,
-    504 MiB in float32), so backward writes dW with ``np.matmul(..., out=...)``
-    instead of allocating a new array every step.
+    504 MiB in float32), so backward writes dW in place instead of allocating a
+    new array every step. (``np.zeros`` leaves the pages unmapped until the first
+    backward writes them: the fused training step, which never stores dW, never
+    pays for them.)
+
+    The products run in the Numba kernels of :mod:`minimtl.kernels.dense_numba`
+    (their NumPy twin, :mod:`minimtl.kernels.dense_reference`, is the formula
+    ``x @ W + b`` written out); a Dense layer is the one-head case of those
+    kernels, hence the one-element tuples below.
 
     Inputs (constructor): in_features, out_features (ints); rng (numpy Generator,
     default np.random.default_rng()); dtype (np.float32 or np.float64).
@@ -32,17 +40,19 @@ class Dense:
             "W": glorot_uniform((in_features, out_features), in_features, out_features, rng, self.dtype),
             "b": np.zeros(out_features, dtype=self.dtype),
         }
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.grads = {name: np.zeros(p.shape, dtype=p.dtype) for name, p in self.params.items()}
         self.x = None  # forward input (N, in_features); backward needs it for dW
 
     def forward(self, x):
         """x: (N, in_features) -> out: (N, out_features), a new array."""
         in_features = self.params["W"].shape[0]
-        x = np.asarray(x, dtype=self.dtype)
+        x = np.ascontiguousarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != in_features:
             raise ValueError(f"Dense expects input (N, {in_features}), got shape {x.shape}")
         self.x = x
-        return x @ self.params["W"] + self.params["b"]
+        out = np.empty((x.shape[0], self.params["W"].shape[1]), dtype=self.dtype)
+        dense_numba.dense_forward(x, (self.params["W"],), (self.params["b"],), (out,))
+        return out
 
     def backward(self, dout):
         """dout: (N, out_features), read only -> dx: (N, in_features), a new array.
@@ -54,7 +64,7 @@ class Dense:
         W = self.params["W"]
         if dout.shape != (self.x.shape[0], W.shape[1]):
             raise ValueError(f"Dense.backward expects dout of shape {(self.x.shape[0], W.shape[1])}, got {dout.shape}")
-        dout = np.asarray(dout, dtype=self.dtype)
-        np.matmul(self.x.T, dout, out=self.grads["W"])
-        np.sum(dout, axis=0, out=self.grads["b"])
-        return dout @ W.T
+        dout = np.ascontiguousarray(dout, dtype=self.dtype)
+        dx = np.empty_like(self.x)
+        dense_numba.dense_backward(self.x, (W,), (dout,), (self.grads["W"],), (self.grads["b"],), dx)
+        return dx
