@@ -24,6 +24,7 @@ from minimtl.atomic import save_npz
 from minimtl.checkpoint import load_checkpoint, save_checkpoint
 from minimtl.data import Split, make_split
 from minimtl.evaluation import dataset_loss, predict_logits, score_tasks, to_input
+from minimtl.fused_step import FusedStep
 from minimtl.models import ARCHITECTURES, build_model
 from minimtl.objective import total_loss
 from minimtl.optim import Adam
@@ -77,9 +78,13 @@ class Trainer:
     - run_dir: folder for the checkpoint, the split and the outputs
     - progress: show a progress bar per epoch (on stderr)
     - log: callable taking one line of text, for the per-epoch summary
+    - fused: True (default) runs each step with :class:`minimtl.fused_step.FusedStep` (the same
+      arithmetic, with the big Dense weights updated inside the backward pass; timings in
+      docs/performance.md); False runs the readable path, ``model.backward`` then ``Adam.step``.
+      Both give the same weights to float32 rounding; each is deterministic.
     """
 
-    def __init__(self, config, collection, run_dir, progress=True, log=print):
+    def __init__(self, config, collection, run_dir, progress=True, log=print, fused=True):
         self.config = config
         self.collection = collection
         self.run_dir = Path(run_dir)
@@ -93,6 +98,7 @@ class Trainer:
         self.params = self.model.params
         self.grads = self.model.grads
         self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
+        self.fused_step = FusedStep(self.model, self.optimizer) if fused else None
         self.epoch = 0                # epochs completed
         self.history = []             # one dict per completed epoch
         self.best = None              # {"epoch", "val_loss"} of the best validation loss so far
@@ -133,15 +139,19 @@ class Trainer:
     def step(self, batch_index):
         """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses)."""
         c = self.collection
-        logits = self.model.forward(to_input(c.images[batch_index]))
+        x = to_input(c.images[batch_index])
+        logits = self.model.forward(x) if self.fused_step is None else self.fused_step.forward(x)
         targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
         total, per_head, dlogits = total_loss(logits, targets)
         if not np.isfinite(total):
             raise TrainingDiverged(
                 f"the training loss became {total} at epoch {self.epoch + 1}; stopped before writing it. "
                 f"The last good checkpoint is in {self.run_dir}. Try a smaller --lr.")
-        self.model.backward(dlogits)
-        self.optimizer.step(self.grads)
+        if self.fused_step is None:
+            self.model.backward(dlogits)
+            self.optimizer.step(self.grads)
+        else:
+            self.fused_step.backward_and_update(dlogits)
         return total, per_head
 
     # ----- the loop ------------------------------------------------------------------------------
