@@ -79,7 +79,7 @@ def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=V
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "reshuffled"?}}."""
     per_run = {}
     jobs = [(variant, seed) for seed in seeds for variant in variants]
-    started = time.perf_counter()
+    trained, training_seconds = 0, 0.0  # for the time-left estimate (reused runs cost nothing)
     for number, (variant, seed) in enumerate(jobs, start=1):
         config = run_config(base, variant, protocol, seed)
         run_dir = run_dir_of(out, variant, seed)
@@ -98,10 +98,10 @@ def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=V
             run_started = time.perf_counter()
             metrics = train_and_report(config, collection, run_dir, resume=resume, progress=progress,
                                        log=lambda line: None)
-            elapsed = time.perf_counter() - started
-            remaining = elapsed / number * (len(jobs) - number)
-            log(f"{prefix}: done in {time.perf_counter() - run_started:.0f} s; "
-                f"about {remaining / 60:.1f} min left")
+            seconds = time.perf_counter() - run_started
+            trained, training_seconds = trained + 1, training_seconds + seconds
+            remaining = training_seconds / trained * (len(jobs) - number)
+            log(f"{prefix}: done in {seconds:.0f} s; about {remaining / 60:.1f} min left")
         entry = {"tasks": chosen_metrics(metrics, protocol)}
         if reshuffled:
             path = run_dir / RESHUFFLED
