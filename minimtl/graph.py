@@ -28,13 +28,17 @@ class Sequential:
             raise ValueError(f"layer names must be unique, got {names}")
         self.layers = list(layers)
 
+    def _qualified(self, which):
+        """The layers' ``params`` or ``grads`` under "layer.key" names (the arrays themselves)."""
+        return {f"{name}.{key}": array for name, layer in self.layers for key, array in getattr(layer, which).items()}
+
     @property
     def params(self):
-        return {f"{name}.{key}": array for name, layer in self.layers for key, array in layer.params.items()}
+        return self._qualified("params")
 
     @property
     def grads(self):
-        return {f"{name}.{key}": array for name, layer in self.layers for key, array in layer.grads.items()}
+        return self._qualified("grads")
 
     def forward(self, x):
         """x: input of the first layer. Returns the last layer's output."""
@@ -68,19 +72,20 @@ class MultiHead:
         self.heads = dict(heads)
         self.head_names = list(self.heads)
 
-    @property
-    def params(self):
-        out = {f"trunk.{key}": array for key, array in self.trunk.params.items()}
+    def _qualified(self, which):
+        """``params`` or ``grads`` of the trunk and every head under "trunk.*" / "heads.NAME.*"."""
+        out = {f"trunk.{key}": array for key, array in getattr(self.trunk, which).items()}
         for head_name, head in self.heads.items():
-            out.update({f"heads.{head_name}.{key}": array for key, array in head.params.items()})
+            out.update({f"heads.{head_name}.{key}": array for key, array in getattr(head, which).items()})
         return out
 
     @property
+    def params(self):
+        return self._qualified("params")
+
+    @property
     def grads(self):
-        out = {f"trunk.{key}": array for key, array in self.trunk.grads.items()}
-        for head_name, head in self.heads.items():
-            out.update({f"heads.{head_name}.{key}": array for key, array in head.grads.items()})
-        return out
+        return self._qualified("grads")
 
     def forward(self, x):
         features = self.trunk.forward(x)
