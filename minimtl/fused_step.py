@@ -8,22 +8,25 @@ Where the time goes. Our networks are Conv2D(32, 3x3) ReLU Flatten, then one or 
 Dense(64) ReLU Dense(K). At 256 px each head's first Dense layer has 132 million weights
 (528 MB in float32); everything else is small. The layer-by-layer path reads that matrix for
 the forward pass, reads it again for the input gradient, writes its gradient dW, and Adam then
-reads W, dW, m and v and writes W, m and v: about 48 bytes per weight and step. The fused step
-moves the minimum, 28 bytes: the forward pass reads each W once, all heads in one pass
-(:func:`minimtl.kernels.dense_numba.dense_forward`), and the backward pass reads and writes
-each row of W, m and v once, computing the row's gradient on the fly and its share of the input
-gradient from the old weights before Adam overwrites them
-(:func:`minimtl.kernels.dense_adam_numba.dense_backward_adam`).
+reads W, dW, m and v and writes W, m and v: about 48 bytes per weight and step, plus 66 MB
+activation arrays written and read several times. The fused step moves the minimum, 28 bytes
+per weight: the forward pass reads each W once, all heads in one pass, and the backward pass
+reads and writes each row of W, m and v once, computing the row's gradient on the fly and its
+share of the feature gradient from the old weights before Adam overwrites them. The conv + ReLU
+activations are recomputed block by block from the small input images and never stored, and so
+is their gradient (see :mod:`minimtl.kernels.fused_step_numba`).
 
-Everything else (the convolution, the ReLUs, the small Dense layers, the loss) runs through the
-ordinary layers, and the small parameters are updated with the same Adam kernel as in
-``Adam.step``. The Adam state (t, m, v) is the optimiser's own, so checkpoints and resuming
-work unchanged; the big layers' ``grads["W"]`` are left untouched (never stored).
+The small layers (the heads' ReLU and second Dense layer, the loss) run through the ordinary
+layers, and the small parameters (the conv's, the biases, the second Dense layers') are updated
+with the same Adam kernel as in ``Adam.step``. The Adam state (t, m, v) is the optimiser's own,
+so checkpoints and resuming work unchanged. The conv's and the first Dense layers' ``grads["W"]``
+are not a product of this path: the conv's hold the last fused step's gradient, the big layers'
+are never written.
 """
 
 import numpy as np
 
-from minimtl.kernels import adam_numba, dense_adam_numba, dense_numba
+from minimtl.kernels import adam_numba, fused_step_numba
 from minimtl.layers import Conv2D, Dense, Flatten, ReLU
 from minimtl.optim import Adam
 
@@ -51,8 +54,8 @@ class FusedStep:
     """Forward pass and backward pass + Adam update for a :class:`minimtl.graph.MultiHead` model.
 
     Inputs (constructor):
-    - model: a MultiHead whose trunk is ``[("conv", Conv2D), ("flatten", Flatten)]`` and whose
-      heads are each ``[("dense1", Dense), ("relu", ReLU), ("dense2", Dense)]`` (every
+    - model: a MultiHead whose trunk is ``[("conv", Conv2D(relu=True)), ("flatten", Flatten)]``
+      and whose heads are each ``[("dense1", Dense), ("relu", ReLU), ("dense2", Dense)]`` (every
       architecture of :func:`minimtl.models.build_model`)
     - optimizer: the :class:`minimtl.optim.Adam` that owns the model's parameters
 
@@ -67,6 +70,8 @@ class FusedStep:
             raise UnsupportedModel(f"the fused step implements Adam only, got {type(optimizer).__name__}")
         if _layer_types(model.trunk) != [("conv", Conv2D), ("flatten", Flatten)]:
             raise UnsupportedModel(f"the fused step needs the trunk conv, flatten; got {_layer_types(model.trunk)}")
+        if not dict(model.trunk.layers)["conv"].relu:
+            raise UnsupportedModel("the fused step needs the conv layer's fused ReLU (Conv2D(relu=True))")
         for head_name, head in model.heads.items():
             if _layer_types(head) != [("dense1", Dense), ("relu", ReLU), ("dense2", Dense)]:
                 raise UnsupportedModel(f"the fused step needs heads dense1, relu, dense2; head {head_name!r} "
@@ -77,30 +82,33 @@ class FusedStep:
         self.model = model
         self.optimizer = optimizer
         self.head_names = list(model.head_names)
+        self.conv = dict(model.trunk.layers)["conv"]
         self.dense1 = [dict(model.heads[h].layers)["dense1"] for h in self.head_names]
         self.big_names = [f"heads.{h}.dense1.W" for h in self.head_names]
         grads = model.grads
         # every other parameter: updated from its layer's grads, as Adam.step would
         self.small = [(name, params[name], grads[name]) for name in params if name not in self.big_names]
-        self.features = None   # (N, D) trunk output of the last forward; the backward pass reads it
-        self.hidden = None     # tuple of (N, H_h) dense1 outputs, reused while N stays the same
-        self.dfeatures = None  # (N, D) gradient for the trunk output, reused while N stays the same
+        self.images = None  # (N, C, S, S) input of the last forward; the backward pass recomputes from it
+        self.hidden = None  # tuple of (N, H_h) first Dense outputs, reused while N stays the same
 
     def forward(self, x):
         """x: (N, C, S, S) images -> dict head -> logits (N, K_head), as ``model.forward(x)``.
 
-        The trunk runs layer by layer; the heads' first Dense layers run in one pass over the
-        features. Caches what ``backward_and_update`` needs (here and in the small layers).
+        Conv, ReLU, Flatten and every head's first Dense layer run in one fused pass; the rest of
+        each head runs layer by layer. Caches what ``backward_and_update`` needs.
         """
-        features = self.model.trunk.forward(x)
-        N = features.shape[0]
+        conv = self.conv
+        images = np.ascontiguousarray(x, dtype=conv.dtype)
+        F, C, kh, kw = conv.params["W"].shape
+        if images.ndim != 4 or images.shape[1] != C or images.shape[2] < kh or images.shape[3] < kw:
+            raise ValueError(f"FusedStep expects images (N, {C}, H>={kh}, W>={kw}), got shape {images.shape}")
+        N = images.shape[0]
         if self.hidden is None or self.hidden[0].shape[0] != N:
-            self.hidden = tuple(np.empty((N, layer.params["W"].shape[1]), dtype=features.dtype)
-                                for layer in self.dense1)
-            self.dfeatures = np.empty_like(features)
-        dense_numba.dense_forward(features, tuple(layer.params["W"] for layer in self.dense1),
-                                  tuple(layer.params["b"] for layer in self.dense1), self.hidden)
-        self.features = features
+            self.hidden = tuple(np.empty((N, layer.params["W"].shape[1]), dtype=conv.dtype) for layer in self.dense1)
+        fused_step_numba.conv_dense_forward(images, conv.params["W"], conv.params["b"],
+                                            tuple(layer.params["W"] for layer in self.dense1),
+                                            tuple(layer.params["b"] for layer in self.dense1), self.hidden)
+        self.images = images
         logits = {}
         for name, hidden in zip(self.head_names, self.hidden):
             layers = dict(self.model.heads[name].layers)
@@ -113,7 +121,7 @@ class FusedStep:
         Same result as ``model.backward(dlogits)`` then ``optimizer.step(model.grads)``, except
         that the big layers' ``grads["W"]`` are not written.
         """
-        if self.features is None:
+        if self.images is None:
             raise RuntimeError("FusedStep.backward_and_update called before forward")
         if set(dlogits) != set(self.head_names):
             raise ValueError(f"backward needs a gradient for every head {self.head_names}, got {sorted(dlogits)}")
@@ -121,17 +129,17 @@ class FusedStep:
         for name, dense1 in zip(self.head_names, self.dense1):
             layers = dict(self.model.heads[name].layers)
             d = np.ascontiguousarray(layers["relu"].backward(layers["dense2"].backward(dlogits[name])),
-                                     dtype=self.features.dtype)
+                                     dtype=self.conv.dtype)
             np.sum(d, axis=0, out=dense1.grads["b"])
             dhidden.append(d)
         opt = self.optimizer
         opt.t += 1
         lr_t = adam_lr_t(opt, opt.t)
-        dense_adam_numba.dense_backward_adam(
-            self.features, tuple(layer.params["W"] for layer in self.dense1), tuple(dhidden),
-            tuple(opt.m[name] for name in self.big_names), tuple(opt.v[name] for name in self.big_names),
-            self.dfeatures, lr_t, opt.beta1, opt.beta2, opt.eps)
-        self.model.trunk.backward(self.dfeatures)
+        conv = self.conv
+        fused_step_numba.conv_dense_backward_adam(
+            self.images, conv.params["W"], conv.params["b"], tuple(layer.params["W"] for layer in self.dense1),
+            tuple(dhidden), tuple(opt.m[name] for name in self.big_names), tuple(opt.v[name] for name in self.big_names),
+            conv.grads["W"], conv.grads["b"], lr_t, opt.beta1, opt.beta2, opt.eps)
         for name, w, g in self.small:
             adam_numba.adam_update(w.reshape(-1), g.reshape(-1), opt.m[name].reshape(-1), opt.v[name].reshape(-1),
                                    lr_t, opt.beta1, opt.beta2, opt.eps)

@@ -7,8 +7,9 @@ modules are the test oracles. Import the module you want explicitly, e.g.
 - ``conv2d_*``: the convolution (forward, weight gradient, input gradient, fused ReLU)
 - ``dense_*``: Dense layers sharing one input (forward, backward), one pass for all heads
 - ``adam_*``: one Adam step on a flat array
-- ``dense_adam_*``: the fused training step's kernel, Dense backward + Adam in one pass
+- ``fused_step_*``: the fused training step's kernels (conv + ReLU + the heads' first Dense layers,
+  forward, and backward with Adam) in one pass over the big weights
 """
 
 __all__ = ["conv2d_reference", "conv2d_numba", "dense_reference", "dense_numba", "adam_reference", "adam_numba",
-           "dense_adam_reference", "dense_adam_numba"]
+           "fused_step_reference", "fused_step_numba"]

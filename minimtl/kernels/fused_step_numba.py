@@ -1,0 +1,317 @@
+"""Fused training-step kernels: conv + ReLU + the heads' big Dense layers, and their backward + Adam.
+
+Debug tip: NUMBA_DISABLE_JIT=1 runs them as plain Python. Same signatures and results (to
+float32 rounding) as :mod:`minimtl.kernels.fused_step_reference`, the readable oracle: read that
+first. These kernels are an optimisation of the training step (docs/performance.md), not a new
+formula; the layer-by-layer path computes the same numbers.
+
+The idea. At 256 px each head's first Dense layer has W of 2,064,512 x 64 (528 MB), and a step
+can do no better than read every weight once forward (4 bytes) and read and write W and Adam's
+m and v once backward (24 bytes). Everything else is made to ride along with those two passes:
+
+- Work is cut into *blocks*: a few whole output rows (y0..y1) of one conv filter f. A block is a
+  run of consecutive rows k of W (the features are flattened in filter, row, column order), so
+  each block streams its rows of every head's W, m and v once, in memory order.
+- Each block recomputes its conv + ReLU activations from the (small, cached) input images into a
+  block-sized scratch buffer: the 66 MB activation array is never written to memory.
+- Forward: the block's activations times its rows of every W, summed into per-chunk partials.
+- Backward: for each row k, the gradient g = act[:, k] outer dout is formed on the fly (never
+  stored), the row's share of dfeatures is taken from the *old* weights, and Adam updates the
+  row of W, m and v. dfeatures is masked by the ReLU and turned into the block's share of the
+  conv weight gradient before the block is left: it is never written to memory either.
+
+Parallel contract (both kernels): ``prange`` over at most CHUNKS chunks, each a fixed range of
+whole blocks (boundaries depend on the shapes only). A chunk writes only its own rows of the W,
+m, v (backward), its own slice of ``partial`` (forward) and its own blocks' slots of the conv
+gradient partials; those partials are combined after the loop in chunk or block order, never by
++= from several threads into shared memory (numba issue 3681). Every sum therefore has a fixed
+order and the result does not depend on the thread count. Each chunk allocates its scratch
+(two blocks of activations, one row of gradient) once.
+
+Speed notes: innermost loops run along a row of W or of the image (contiguous, vectorised);
+four rows of W per pass over the forward accumulators and four images per pass over a row of W
+backward, so each accumulator load and store feeds four multiply-adds.
+``fastmath={"reassoc", "contract"}`` lets LLVM vectorise the row sums and fuse multiply-adds;
+``error_model="numpy"`` removes the division-by-zero check that keeps Adam's loop scalar.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["conv_dense_forward", "conv_dense_backward_adam", "CHUNKS", "ROWS_PER_BLOCK"]
+
+CHUNKS = 64            # parallel iterations (fixed, so the summation order never depends on threads)
+ROWS_PER_BLOCK = 1024  # about this many rows of W per block (whole conv output rows of one filter)
+_OPTIONS = dict(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+
+
+def _layout(images, Wc):
+    """(Ho, Wo, rows_per_block, blocks_per_filter, n_blocks) of the conv output and the blocks."""
+    F, kh, kw = Wc.shape[0], Wc.shape[2], Wc.shape[3]
+    Ho, Wo = images.shape[2] - kh + 1, images.shape[3] - kw + 1
+    rows = max(1, min(Ho, ROWS_PER_BLOCK // Wo))
+    per_filter = (Ho + rows - 1) // rows
+    return Ho, Wo, rows, per_filter, F * per_filter
+
+
+def _conv_relu_block(images, Wc, bc, f, y0, y1, act):
+    """act[n, (y - y0) * Wo + x] = max(0, b[f] + sum_{c,i,j} Wc[f,c,i,j] images[n, c, y+i, x+j]), y0 <= y < y1.
+
+    Three kernel columns per pass along the row, as in conv2d_numba.conv2d_forward.
+    """
+    N, C = images.shape[0], images.shape[1]
+    kh, kw = Wc.shape[2], Wc.shape[3]
+    Wo = images.shape[3] - kw + 1
+    zero = act.dtype.type(0)
+    for n in range(N):
+        for y in range(y0, y1):
+            row = act[n, (y - y0) * Wo:(y - y0 + 1) * Wo]
+            for ox in range(Wo):
+                row[ox] = bc[f]
+            for c in range(C):
+                for i in range(kh):
+                    xrow = images[n, c, y + i]
+                    j = 0
+                    while j + 3 <= kw:
+                        w0, w1, w2 = Wc[f, c, i, j], Wc[f, c, i, j + 1], Wc[f, c, i, j + 2]
+                        for ox in range(Wo):
+                            row[ox] += w0 * xrow[ox + j] + w1 * xrow[ox + j + 1] + w2 * xrow[ox + j + 2]
+                        j += 3
+                    while j < kw:
+                        w = Wc[f, c, i, j]
+                        for ox in range(Wo):
+                            row[ox] += w * xrow[ox + j]
+                        j += 1
+            for ox in range(Wo):
+                v = row[ox]
+                row[ox] = v * (v > zero) + zero  # branch-free ReLU, as conv2d_numba (0 at the kink)
+
+
+def _dense_forward_block(act, L, Ws, k0, acc):
+    """acc[n, offset_h + j] += sum_{r < L} act[n, r] * Ws[h][k0 + r, j] for every head h.
+
+    Zero activations (a ReLU output is 0 for about a third to a half of the entries) add nothing,
+    so an image whose four activations of a pass are all 0 is skipped, and a pass where every
+    image's are is skipped before its rows of W are even read. Skipping exact zeros changes no
+    sum (x + 0 * w == x for finite w).
+    """
+    N = act.shape[0]
+    zero = act.dtype.type(0)
+    offset = 0
+    for h in range(len(Ws)):
+        W = Ws[h]
+        H = W.shape[1]
+        r = 0
+        while r + 4 <= L:  # four rows of W per pass over the accumulators
+            nonzero = zero
+            for n in range(N):
+                nonzero += act[n, r] + act[n, r + 1] + act[n, r + 2] + act[n, r + 3]  # all are >= 0
+            if nonzero > zero:
+                w0, w1, w2, w3 = W[k0 + r], W[k0 + r + 1], W[k0 + r + 2], W[k0 + r + 3]
+                for n in range(N):
+                    a0, a1, a2, a3 = act[n, r], act[n, r + 1], act[n, r + 2], act[n, r + 3]
+                    if a0 + a1 + a2 + a3 > zero:
+                        out = acc[n, offset:offset + H]
+                        for j in range(H):
+                            out[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+            r += 4
+        while r < L:
+            wr = W[k0 + r]
+            for n in range(N):
+                a = act[n, r]
+                if a > zero:
+                    out = acc[n, offset:offset + H]
+                    for j in range(H):
+                        out[j] += a * wr[j]
+            r += 1
+        offset += H
+
+
+def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, g, lr, b1, b2, c1, c2, epsilon):
+    """For rows k = k0 + r, r < L, of every head: dpre[n, r] = sum_h dot(Ws[h][k], douts[h][n]) with
+    the old weights, then Adam on row k with g = act[:, r] outer douts[h] (g: a scratch row).
+
+    A row whose activations are 0 in every image has g = 0 and, after the ReLU's backward, dpre = 0:
+    its products are skipped (exactly the same numbers), but Adam still updates the whole row (m
+    and v decay and W moves even where g = 0, as in Keras).
+    """
+    N = act.shape[0]
+    zero = act.dtype.type(0)
+    for h in range(len(Ws)):
+        W, dout, m, v = Ws[h], douts[h], ms[h], vs[h]
+        H = W.shape[1]
+        for r in range(L):
+            w_row, m_row, v_row = W[k0 + r], m[k0 + r], v[k0 + r]
+            for j in range(H):
+                g[j] = zero
+            nonzero = zero
+            for n in range(N):
+                nonzero += act[n, r]  # all are >= 0
+            if not nonzero > zero:  # a dead row: no products, dpre stays 0
+                if h == 0:
+                    for n in range(N):
+                        dpre[n, r] = zero
+                N_active = 0
+            else:
+                N_active = N
+            n = 0
+            while n + 4 <= N_active:  # four images per pass over the row
+                a0, a1, a2, a3 = act[n, r], act[n + 1, r], act[n + 2, r], act[n + 3, r]
+                d0, d1, d2, d3 = dout[n], dout[n + 1], dout[n + 2], dout[n + 3]
+                s0, s1, s2, s3 = zero, zero, zero, zero
+                for j in range(H):
+                    w = w_row[j]
+                    g[j] += a0 * d0[j] + a1 * d1[j] + a2 * d2[j] + a3 * d3[j]
+                    s0 += w * d0[j]
+                    s1 += w * d1[j]
+                    s2 += w * d2[j]
+                    s3 += w * d3[j]
+                if h == 0:
+                    dpre[n, r], dpre[n + 1, r], dpre[n + 2, r], dpre[n + 3, r] = s0, s1, s2, s3
+                else:  # the features feed every head: add this head's share
+                    dpre[n, r] += s0
+                    dpre[n + 1, r] += s1
+                    dpre[n + 2, r] += s2
+                    dpre[n + 3, r] += s3
+                n += 4
+            while n < N_active:  # the last N % 4 images
+                a, d = act[n, r], dout[n]
+                s = zero
+                for j in range(H):
+                    g[j] += a * d[j]
+                    s += w_row[j] * d[j]
+                if h == 0:
+                    dpre[n, r] = s
+                else:
+                    dpre[n, r] += s
+                n += 1
+            for j in range(H):  # Adam on the row, after dpre has read the old weights
+                gj = g[j]
+                mj = b1 * m_row[j] + c1 * gj
+                vj = b2 * v_row[j] + c2 * (gj * gj)
+                m_row[j] = mj
+                v_row[j] = vj
+                w_row[j] -= lr * mj / (np.sqrt(vj) + epsilon)
+    for n in range(N):  # the ReLU's backward: no gradient where the activation was 0
+        for r in range(L):
+            dpre[n, r] = dpre[n, r] * (act[n, r] > zero)
+
+
+def _conv_weight_grad_block(images, dpre, y0, y1, dW, db):
+    """dW[c,i,j] = sum_{n, y0<=y<y1} dot(dpre row y, images[n, c, y+i, j:j+Wo]); db = sum of dpre (overwritten)."""
+    N, C = images.shape[0], images.shape[1]
+    kh, kw = dW.shape[1], dW.shape[2]
+    Wo = images.shape[3] - kw + 1
+    zero = dW.dtype.type(0)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                dW[c, i, j] = zero
+    total = zero
+    for n in range(N):
+        for y in range(y0, y1):
+            drow = dpre[n, (y - y0) * Wo:(y - y0 + 1) * Wo]
+            s = zero
+            for ox in range(Wo):
+                s += drow[ox]
+            total += s
+            for c in range(C):
+                for i in range(kh):
+                    xrow = images[n, c, y + i]
+                    j = 0
+                    while j + 3 <= kw:  # three kernel columns per pass: each load of drow feeds three sums
+                        s0, s1, s2 = zero, zero, zero
+                        for ox in range(Wo):
+                            d = drow[ox]
+                            s0 += d * xrow[ox + j]
+                            s1 += d * xrow[ox + j + 1]
+                            s2 += d * xrow[ox + j + 2]
+                        dW[c, i, j] += s0
+                        dW[c, i, j + 1] += s1
+                        dW[c, i, j + 2] += s2
+                        j += 3
+                    while j < kw:
+                        s = zero
+                        for ox in range(Wo):
+                            s += drow[ox] * xrow[ox + j]
+                        dW[c, i, j] += s
+                        j += 1
+    db[0] = total
+
+
+_layout_jit = njit(cache=True)(_layout)
+_conv_relu_block_jit = njit(**_OPTIONS)(_conv_relu_block)
+_dense_forward_block_jit = njit(**_OPTIONS)(_dense_forward_block)
+_dense_backward_adam_block_jit = njit(**_OPTIONS)(_dense_backward_adam_block)
+_conv_weight_grad_block_jit = njit(**_OPTIONS)(_conv_weight_grad_block)
+
+
+def _conv_dense_forward(images, Wc, bc, Ws, bs, outs):
+    """outs[h] = flatten(relu(conv(images))) @ Ws[h] + bs[h]; see the module docstring for the contract."""
+    N = images.shape[0]
+    Ho, Wo, rows, per_filter, n_blocks = _layout_jit(images, Wc)
+    width = 0
+    for h in range(len(Ws)):
+        width += Ws[h].shape[1]
+    n_chunks = min(CHUNKS, n_blocks)
+    partial = np.zeros((n_chunks, N, width), dtype=images.dtype)
+    for c in prange(n_chunks):
+        act = np.empty((N, rows * Wo), dtype=images.dtype)
+        for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
+            f = block // per_filter
+            y0 = (block - f * per_filter) * rows
+            y1 = min(Ho, y0 + rows)
+            _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
+            _dense_forward_block_jit(act, (y1 - y0) * Wo, Ws, (f * Ho + y0) * Wo, partial[c])
+    offset = 0
+    for h in range(len(Ws)):  # chunk partials added in chunk order: a fixed order
+        out, b = outs[h], bs[h]
+        H = out.shape[1]
+        for n in range(N):
+            for j in range(H):
+                s = partial[0, n, offset + j]
+                for c in range(1, n_chunks):
+                    s += partial[c, n, offset + j]
+                out[n, j] = s + b[j]
+        offset += H
+
+
+def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t, beta1, beta2, eps):
+    """Adam on every Ws[h] (in place), conv gradients into dWc, dbc; see the module docstring."""
+    N, C = images.shape[0], images.shape[1]
+    kh, kw = Wc.shape[2], Wc.shape[3]
+    Ho, Wo, rows, per_filter, n_blocks = _layout_jit(images, Wc)
+    real = images.dtype.type
+    lr, b1, b2, epsilon = real(lr_t), real(beta1), real(beta2), real(eps)
+    c1, c2 = real(1.0 - beta1), real(1.0 - beta2)
+    width = 1
+    for h in range(len(Ws)):
+        width = max(width, Ws[h].shape[1])
+    dW_blocks = np.empty((n_blocks, C, kh, kw), dtype=images.dtype)
+    db_blocks = np.empty((n_blocks, 1), dtype=images.dtype)
+    n_chunks = min(CHUNKS, n_blocks)
+    for c in prange(n_chunks):
+        act = np.empty((N, rows * Wo), dtype=images.dtype)
+        dpre = np.empty((N, rows * Wo), dtype=images.dtype)
+        g = np.empty(width, dtype=images.dtype)
+        for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
+            f = block // per_filter
+            y0 = (block - f * per_filter) * rows
+            y1 = min(Ho, y0 + rows)
+            _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
+            _dense_backward_adam_block_jit(act, (y1 - y0) * Wo, Ws, douts, ms, vs, (f * Ho + y0) * Wo, dpre, g,
+                                           lr, b1, b2, c1, c2, epsilon)
+            _conv_weight_grad_block_jit(images, dpre, y0, y1, dW_blocks[block], db_blocks[block])
+    dWc[...] = 0
+    dbc[...] = 0
+    for block in range(n_blocks):  # block partials added in block order: a fixed order
+        f = block // per_filter
+        for c in range(C):
+            for i in range(kh):
+                for j in range(kw):
+                    dWc[f, c, i, j] += dW_blocks[block, c, i, j]
+        dbc[f] += db_blocks[block, 0]
+
+
+conv_dense_forward = njit(parallel=True, **_OPTIONS)(_conv_dense_forward)
+conv_dense_backward_adam = njit(parallel=True, **_OPTIONS)(_conv_dense_backward_adam)
