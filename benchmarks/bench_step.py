@@ -1,0 +1,359 @@
+"""Time a training step against the memory-bandwidth floor measured in the same run.
+
+What a step must move: each head's first Dense layer holds D x 64 weights (132 million at 256 px).
+Whatever the code, a step reads every weight once for the forward pass (4 bytes) and reads and
+writes W, m and v once for the gradient and Adam (24 bytes): at least 28 bytes per weight. That
+traffic divided by the machine's memory bandwidth is the floor of a step. The bandwidth of these
+shared machines drifts (50-100 GB/s), so it is measured here, first, with Numba streaming kernels
+of the same access pattern: one read-only pass over one array (as the forward pass reads W) and
+one in-place read-modify-write pass over three arrays (as the fused backward + Adam pass updates
+W, m and v). The floor of any kernel is then its bytes / that bandwidth.
+
+Then it times, each as the median of --repeats calls after warm-up (JIT compilation):
+- the convolution kernels (batch 8, 1 -> 32 channels, 3x3, S x S);
+- the Dense layer kernels at D = 32 (S-2)^2 inputs and 64 units, and Adam alone (the readable path);
+- the fused step's kernels (conv + ReLU + the heads' first Dense layers forward; their backward with
+  Adam), for one head and for two heads in one pass;
+- a whole training step of `single` (single-pneumonia) and `multitask64`: the fused step that
+  `Trainer.step` uses (forward, loss, backward and update), and the readable layer-by-layer step;
+- where PyTorch is installed, the same model in PyTorch as it is best written for a CPU: fused
+  Adam, preallocated inputs, zero_grad(set_to_none=False), torch.set_num_threads(<numba threads>).
+  PyTorch is imported here only; the package never depends on it.
+
+Columns: ms (median), GB/s (bytes the kernel must move / time; for steps, the floor's 28 bytes
+per parameter / time), x floor (time / floor time), and for steps the PyTorch time and ratio.
+
+Usage:
+    python benchmarks/bench_step.py                             # everything (several minutes)
+    python benchmarks/bench_step.py --sizes 64 --models single  # a quick run
+    python benchmarks/bench_step.py --json > bench.json         # machine-readable
+Options: --sizes 64,128,256  --models single,multitask64  --repeats 10  --no-torch  --no-kernels
+         --no-readable  --bandwidth-size 67108864  --seed 0
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from minimtl.fused_step import FusedStep
+from minimtl.kernels import adam_numba, conv2d_numba, dense_numba, fused_step_numba
+from minimtl.models import ARCHITECTURES, build_model
+from minimtl.objective import total_loss
+from minimtl.optim import Adam
+from minimtl.tasks import head_targets
+
+BATCH, FILTERS, UNITS = 8, 32, 64
+MODELS = {"single": "single-pneumonia", "multitask64": "multitask64"}
+FLOOR_BYTES_PER_WEIGHT = 28  # forward read 4; backward + Adam read and write W, m, v: 24
+
+
+# ----- streaming kernels for the bandwidth -----------------------------------------------------
+
+def _stream_read(a):
+    """Sum of a: one read-only pass (4 bytes per float32 element)."""
+    total = 0.0
+    for i in prange(a.shape[0]):
+        total += a[i]
+    return total
+
+
+def _stream_update3(a, b, c, scale):
+    """a, b, c *= scale in place, in one pass: read and write three arrays (24 bytes per element)."""
+    for i in prange(a.shape[0]):
+        a[i] *= scale
+        b[i] *= scale
+        c[i] *= scale
+
+
+stream_read = njit(parallel=True, fastmath=True)(_stream_read)
+stream_update3 = njit(parallel=True)(_stream_update3)
+
+
+def median_ms(fn, repeats, warmup=1):
+    """Median wall time of fn() in milliseconds over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def measure_bandwidth(n, repeats):
+    """GB/s of the read pass, the three-array update pass, and the floor's mix (4 read : 24 updated)."""
+    a = np.ones(n, np.float32)
+    b, c = np.ones(n, np.float32), np.ones(n, np.float32)
+    read_ms = median_ms(lambda: stream_read(a), repeats)
+    update_ms = median_ms(lambda: stream_update3(a, b, c, np.float32(1.0)), repeats)
+    read_gbs, update_gbs = 4 * n / read_ms / 1e6, 24 * n / update_ms / 1e6
+    floor_gbs = FLOOR_BYTES_PER_WEIGHT / (4 / read_gbs + 24 / update_gbs)
+    return {"read_GBps": read_gbs, "update3_GBps": update_gbs, "floor_mix_GBps": floor_gbs, "elements": n}
+
+
+# ----- reporting ---------------------------------------------------------------------------------
+
+class Report:
+    """Collects rows; prints them as a table unless --json."""
+
+    def __init__(self, as_json, bandwidth_gbs):
+        self.as_json = as_json
+        self.bandwidth = bandwidth_gbs
+        self.rows = []
+
+    def add(self, name, size, ms, nbytes, torch_ms=None, note=""):
+        row = {"name": name, "size": size, "ms": ms, "bytes": nbytes, "GBps": nbytes / ms / 1e6,
+               "floor_ms": nbytes / self.bandwidth / 1e6, "x_floor": ms / (nbytes / self.bandwidth / 1e6)}
+        if torch_ms is not None:
+            row.update({"torch_ms": torch_ms, "torch_over_ours": torch_ms / ms})
+        if note:
+            row["note"] = note
+        self.rows.append(row)
+        if not self.as_json:
+            torch_part = (f" {torch_ms:10.1f} {torch_ms / ms:8.2f}x" if torch_ms is not None else "")
+            print(f"{name:42s} {size:4d} {ms:9.2f} {row['GBps']:7.1f} {row['x_floor']:7.2f}{torch_part}"
+                  f"{'  ' + note if note else ''}", flush=True)
+
+
+def log(message, as_json):
+    print(message, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+
+# ----- kernels -----------------------------------------------------------------------------------
+
+def bench_kernels(size, report, rng, repeats):
+    side = size - 2
+    D = FILTERS * side * side
+    x = rng.random((BATCH, 1, size, size), dtype=np.float32)
+    Wc = (rng.standard_normal((FILTERS, 1, 3, 3)) * 0.14).astype(np.float32)
+    bc = np.zeros(FILTERS, np.float32)
+    out = np.empty((BATCH, FILTERS, side, side), np.float32)
+    act_bytes = 4 * BATCH * D
+    report.add("conv forward + fused ReLU", size,
+               median_ms(lambda: conv2d_numba.conv2d_forward(x, Wc, bc, out, True), repeats), act_bytes + x.nbytes)
+    dout = (rng.standard_normal(out.shape) * 1e-3).astype(np.float32)
+    dpre, dWc, dbc = np.empty_like(out), np.empty_like(Wc), np.empty_like(bc)
+
+    def conv_weight_gradient():
+        conv2d_numba.relu_backward_mask(dout, out, dpre)
+        conv2d_numba.conv2d_backward_weights(x, dpre, dWc, dbc)
+
+    report.add("conv ReLU mask + weight gradient", size, median_ms(conv_weight_gradient, repeats),
+               2 * act_bytes + x.nbytes, note="reads dout, out, x")
+
+    features = out.reshape(BATCH, D)
+    dead = float(np.mean(~np.any(features > 0, axis=0)))
+    for heads in (1, 2):
+        Ws = tuple(((rng.random((D, UNITS), dtype=np.float32) - 0.5) * 0.003) for _ in range(heads))
+        bs = tuple(np.zeros(UNITS, np.float32) for _ in range(heads))
+        outs = tuple(np.empty((BATCH, UNITS), np.float32) for _ in range(heads))
+        w_bytes = 4 * D * UNITS * heads
+        label = f"{heads} head{'s' if heads > 1 else ''}"
+        douts = tuple((rng.standard_normal((BATCH, UNITS)) * 1e-3).astype(np.float32) for _ in range(heads))
+        if heads == 1:
+            report.add("dense forward (layer kernel), 1 head", size,
+                       median_ms(lambda: dense_numba.dense_forward(features, Ws, bs, outs), repeats),
+                       w_bytes + act_bytes)
+            dx = np.empty_like(features)
+            dWs, dbs = tuple(np.zeros_like(W) for W in Ws), tuple(np.empty_like(b) for b in bs)
+            report.add("dense backward (layer kernel), 1 head", size,
+                       median_ms(lambda: dense_numba.dense_backward(features, Ws, douts, dWs, dbs, dx), repeats),
+                       2 * w_bytes + 2 * act_bytes, note="reads W, writes dW and dx")
+            m, v = np.zeros_like(Ws[0]), np.zeros_like(Ws[0])
+            report.add("Adam alone, 1 head", size, median_ms(
+                lambda: adam_numba.adam_update(Ws[0].reshape(-1), dWs[0].reshape(-1), m.reshape(-1), v.reshape(-1),
+                                               1e-6, 0.9, 0.999, 1e-7), repeats), 7 * w_bytes)
+            del dx, dWs, m, v
+        report.add(f"fused conv+ReLU+dense forward, {label}", size, median_ms(
+            lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), repeats), w_bytes,
+            note=f"{dead:.0%} of feature rows all zero")
+        ms_, vs_ = tuple(np.zeros_like(W) for W in Ws), tuple(np.zeros_like(W) for W in Ws)
+        report.add(f"fused backward + Adam, {label}", size, median_ms(
+            lambda: fused_step_numba.conv_dense_backward_adam(x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc,
+                                                              1e-6, 0.9, 0.999, 1e-7), repeats), 6 * w_bytes)
+        del Ws, ms_, vs_
+        gc.collect()
+
+
+# ----- whole steps -------------------------------------------------------------------------------
+
+def batch_for(arch, size, rng):
+    x = rng.random((BATCH, 1, size, size), dtype=np.float32)
+    datasets = ARCHITECTURES[arch].datasets
+    dataset = np.array([datasets[i % len(datasets)] for i in range(BATCH)])
+    labels = rng.integers(0, 2, BATCH)
+    return x, head_targets(ARCHITECTURES[arch], dataset, labels)
+
+
+def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
+    arch = MODELS[model_key]
+    model = build_model(arch, size, rng)
+    optimizer = Adam(model.params)
+    fused = FusedStep(model, optimizer)
+    x, targets = batch_for(arch, size, rng)
+    n_params = sum(p.size for p in model.params.values())
+    floor_bytes = FLOOR_BYTES_PER_WEIGHT * n_params
+
+    def fused_step():
+        _, _, dlogits = total_loss(fused.forward(x), targets)
+        fused.backward_and_update(dlogits)
+
+    fused_ms = median_ms(fused_step, repeats, warmup=2)
+    torch_ms = torch_step_ms(model_key, size, repeats) if use_torch else None
+    report.add(f"step {model_key} (fused, Trainer.step)", size, fused_ms, floor_bytes, torch_ms=torch_ms,
+               note=f"{n_params / 1e6:.1f}M parameters")
+    if readable:
+        def readable_step():
+            _, _, dlogits = total_loss(model.forward(x), targets)
+            model.backward(dlogits)
+            optimizer.step(model.grads)
+
+        report.add(f"step {model_key} (readable, fused=False)", size,
+                   median_ms(readable_step, max(3, repeats // 2), warmup=1), floor_bytes)
+    del model, optimizer, fused
+    gc.collect()
+    return fused_ms, torch_ms
+
+
+def torch_step_ms(model_key, size, repeats):
+    """Median ms of the same model's step in PyTorch (CPU, fused Adam, no re-allocation)."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(numba.get_num_threads())
+    torch.manual_seed(0)
+    side = size - 2
+    heads = 2 if model_key == "multitask64" else 1
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, FILTERS, 3)
+            self.heads = nn.ModuleList(
+                nn.Sequential(nn.Linear(FILTERS * side * side, UNITS), nn.ReLU(), nn.Linear(UNITS, 2))
+                for _ in range(heads))
+
+        def forward(self, x):
+            features = torch.relu(self.conv(x)).flatten(1)
+            return [head(features) for head in self.heads]
+
+    net = Net()
+    try:
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=True)
+    except (RuntimeError, TypeError):  # a build without the fused CPU kernel
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, foreach=True)
+    x = torch.rand(BATCH, 1, size, size)
+    y = torch.randint(0, 2, (BATCH,))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        optimizer.zero_grad(set_to_none=False)
+        loss = sum(loss_fn(logits, y) for logits in net(x))
+        loss.backward()
+        optimizer.step()
+
+    ms = median_ms(step, repeats, warmup=2)
+    del net, optimizer
+    gc.collect()
+    time.sleep(0.5)  # let PyTorch's OpenMP threads stop spinning before Numba runs again
+    return ms
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return {info.get("internal_api", "?"): info.get("num_threads") for info in threadpool_info()
+            if info.get("user_api") == "blas"}
+
+
+def machine():
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
+            "threading_layer": numba.threading_layer(), "blas_threads": blas_threads(),
+            "load_average": os.getloadavg()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="64,128,256", help="image sizes, comma separated (default 64,128,256)")
+    parser.add_argument("--models", default="single,multitask64", help="single and/or multitask64")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement (default 10)")
+    parser.add_argument("--bandwidth-size", type=int, default=1 << 26,
+                        help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--no-kernels", action="store_true", help="time whole steps only")
+    parser.add_argument("--no-readable", action="store_true", help="skip the readable (fused=False) step")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    parser.add_argument("--seed", type=int, default=0)
+    options = parser.parse_args()
+    try:
+        sizes = [int(s) for s in options.sizes.split(",") if s]
+    except ValueError:
+        parser.error(f"--sizes must be integers separated by commas, got {options.sizes!r}")
+    models = [m for m in options.models.split(",") if m]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        parser.error(f"--models must be among {', '.join(MODELS)}, got {options.models!r}")
+    if any(s < 3 for s in sizes) or options.repeats < 1 or options.bandwidth_size < 1:
+        parser.error("sizes must be >= 3, --repeats >= 1 and --bandwidth-size >= 1")
+    use_torch = not options.no_torch and torch_available()
+    rng = np.random.default_rng(options.seed)
+
+    bandwidth = measure_bandwidth(options.bandwidth_size, max(5, options.repeats))
+    info = machine()
+    if use_torch:
+        import torch
+        info["torch"] = torch.__version__
+    quiet = options.json
+    log(f"machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']}, numba {info['numba']} "
+        f"({info['numba_threads']} threads, {info['threading_layer']}); BLAS threads {info['blas_threads']}; "
+        f"torch {info.get('torch', 'not installed' if not options.no_torch else 'skipped')}; "
+        f"load average {info['load_average'][0]:.2f}", quiet)
+    log(f"bandwidth: read {bandwidth['read_GBps']:.1f} GB/s, 3-array update {bandwidth['update3_GBps']:.1f} GB/s, "
+        f"floor mix (4 read : 24 updated) {bandwidth['floor_mix_GBps']:.1f} GB/s", quiet)
+    report = Report(options.json, bandwidth["floor_mix_GBps"])
+    if not options.json:
+        torch_head = f" {'torch ms':>10s} {'torch/us':>9s}" if use_torch else ""
+        print(f"{'what':42s} {'px':>4s} {'ms':>9s} {'GB/s':>7s} {'x floor':>7s}{torch_head}")
+    for size in sizes:
+        if not options.no_kernels:
+            bench_kernels(size, report, rng, options.repeats)
+        for model_key in models:
+            bench_step(model_key, size, report, rng, options.repeats, not options.no_readable, use_torch)
+    info["load_average_end"] = os.getloadavg()
+    log(f"load average at the end {info['load_average_end'][0]:.2f} (2 cores: above ~0.5 means other work "
+        f"shared the machine; rerun when quiet)", quiet)
+    if options.json:
+        json.dump({"machine": info, "bandwidth": bandwidth, "repeats": options.repeats, "rows": report.rows},
+                  sys.stdout, indent=1)
+        print()
+
+
+if __name__ == "__main__":
+    main()
