@@ -137,11 +137,43 @@ def test_numba_kernels_are_deterministic_and_leave_inputs_alone():
     for _ in range(2):
         out = np.empty(dout.shape, np.float32)
         dW, db, dx = np.empty_like(W), np.empty_like(b), np.empty_like(x)
+        dW_relu, db_relu = np.empty_like(W), np.empty_like(b)
         conv2d_numba.conv2d_forward(x, W, b, out, True)
         conv2d_numba.conv2d_backward_weights(x, dout, dW, db)
+        conv2d_numba.conv2d_backward_weights_relu(x, dout, out, dW_relu, db_relu)
         conv2d_numba.conv2d_backward_input(dout, W, dx)
-        results.append((out, dW, db, dx))
+        results.append((out, dW, db, dx, dW_relu, db_relu))
     for first, second in zip(*results):
         np.testing.assert_array_equal(first, second)
     for original, now in zip(copies, (x, W, b, dout)):
         np.testing.assert_array_equal(original, now)
+
+
+@pytest.mark.parametrize("kernels", BACKENDS)
+def test_backward_weights_with_fused_relu_by_hand(kernels):
+    """The ReLU's mask keeps dout only where out > 0 (0 at the kink): out = [[0, 5], [3, 0]] keeps
+    dout[0, 1] = 2 and dout[1, 0] = 3, so dW[i, j] = 2 * x[i, 1 + j] + 3 * x[1 + i, j]."""
+    dout = np.array([[1., 2.],
+                     [3., 4.]]).reshape(1, 1, 2, 2)
+    out = np.array([[0., 5.],
+                    [3., 0.]]).reshape(1, 1, 2, 2)
+    dW, db = np.full((1, 1, 2, 2), np.nan), np.full(1, np.nan)
+    kernels.conv2d_backward_weights_relu(IMAGE, dout, out, dW, db)
+    np.testing.assert_array_equal(dW[0, 0], [[2 * 2 + 3 * 4, 2 * 3 + 3 * 5],
+                                             [2 * 5 + 3 * 7, 2 * 6 + 3 * 8]])
+    np.testing.assert_array_equal(db, [2 + 3])
+
+
+@given(kernel_shapes, float_dtypes, seeds)
+def test_backward_weights_with_fused_relu_matches_reference(shape, dtype, seed):
+    x, W, _, dout = _random_problem(shape, dtype, seed)
+    out = np.maximum(np.random.default_rng(seed + 2).standard_normal(dout.shape), 0).astype(dtype)
+    dout_before, out_before = dout.copy(), out.copy()
+    dW_ref, db_ref = np.empty_like(W), np.empty(W.shape[0], dtype)
+    dW, db = np.full_like(W, np.nan), np.full(W.shape[0], np.nan, dtype)
+    conv2d_reference.conv2d_backward_weights_relu(x, dout, out, dW_ref, db_ref)
+    conv2d_numba.conv2d_backward_weights_relu(x, dout, out, dW, db)
+    _assert_close(dW, dW_ref, dtype)
+    _assert_close(db, db_ref, dtype)
+    np.testing.assert_array_equal(dout, dout_before)
+    np.testing.assert_array_equal(out, out_before)

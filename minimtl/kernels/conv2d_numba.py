@@ -18,11 +18,13 @@ call and for every thread count (each output element is summed by one
 iteration, in one order).
 """
 
+import numpy as np
 from numba import njit, prange
 
 __all__ = [
     "conv2d_forward",
     "conv2d_backward_weights",
+    "conv2d_backward_weights_relu",
     "conv2d_backward_input",
     "relu_backward_mask",
 ]
@@ -81,45 +83,74 @@ def _conv2d_backward_weights(x, dout, dW, db):
     dot products along an output row, three kernel columns per pass (each
     load of dout feeds three sums).
     """
+    Wo = dout.shape[3]
+    for f in prange(dW.shape[0]):
+        drow = np.empty(Wo, dtype=dW.dtype)
+        _weight_gradient_of_filter(x, dout, dout, f, False, drow, dW, db)
+
+
+def _conv2d_backward_weights_relu(x, dout, out, dW, db):
+    """The weight gradient of a conv with a fused ReLU: as conv2d_backward_weights for the masked
+    gradient dout * (out > 0), without writing that masked array (a 66 MB pass each way at our
+    size): each output row is masked into a row-sized scratch just before its dot products.
+
+    Parallel contract: as conv2d_backward_weights (``prange`` over filters; iteration f owns dW[f],
+    db[f] and its scratch row). Allocates one row per filter.
+    """
+    Wo = dout.shape[3]
+    for f in prange(dW.shape[0]):
+        drow = np.empty(Wo, dtype=dW.dtype)
+        _weight_gradient_of_filter(x, dout, out, f, True, drow, dW, db)
+
+
+def _weight_gradient_of_filter(x, dout, out, f, relu, drow, dW, db):
+    """dW[f], db[f] (overwritten) from dout[:, f], masked by out[:, f] > 0 if relu; drow: (Wo,) scratch."""
     N, C = x.shape[0], x.shape[1]
-    F, kh, kw = dW.shape[0], dW.shape[2], dW.shape[3]
+    kh, kw = dW.shape[2], dW.shape[3]
     Ho, Wo = dout.shape[2], dout.shape[3]
     zero = dW.dtype.type(0)  # accumulators in the output's dtype
-    for f in prange(F):
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    dW[f, c, i, j] = zero
-        db_f = zero
-        for n in range(N):
-            for y in range(Ho):
-                drow = dout[n, f, y]
-                s = zero
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                dW[f, c, i, j] = zero
+    db_f = zero
+    for n in range(N):
+        for y in range(Ho):
+            s = zero
+            if relu:
+                orow, grow = out[n, f, y], dout[n, f, y]
                 for ox in range(Wo):
-                    s += drow[ox]
-                db_f += s
-                for c in range(C):
-                    for i in range(kh):
-                        xrow = x[n, c, y + i]
-                        j = 0
-                        while j + 3 <= kw:
-                            s0, s1, s2 = zero, zero, zero
-                            for ox in range(Wo):
-                                d = drow[ox]
-                                s0 += d * xrow[ox + j]
-                                s1 += d * xrow[ox + j + 1]
-                                s2 += d * xrow[ox + j + 2]
-                            dW[f, c, i, j] += s0
-                            dW[f, c, i, j + 1] += s1
-                            dW[f, c, i, j + 2] += s2
-                            j += 3
-                        while j < kw:  # the last kw % 3 columns
-                            s = zero
-                            for ox in range(Wo):
-                                s += drow[ox] * xrow[ox + j]
-                            dW[f, c, i, j] += s
-                            j += 1
-        db[f] = db_f
+                    d = grow[ox] * (orow[ox] > zero)  # 0 at the kink, as relu_backward_mask
+                    drow[ox] = d
+                    s += d
+            else:
+                grow = dout[n, f, y]
+                for ox in range(Wo):
+                    drow[ox] = grow[ox]
+                    s += grow[ox]
+            db_f += s
+            for c in range(C):
+                for i in range(kh):
+                    xrow = x[n, c, y + i]
+                    j = 0
+                    while j + 3 <= kw:
+                        s0, s1, s2 = zero, zero, zero
+                        for ox in range(Wo):
+                            d = drow[ox]
+                            s0 += d * xrow[ox + j]
+                            s1 += d * xrow[ox + j + 1]
+                            s2 += d * xrow[ox + j + 2]
+                        dW[f, c, i, j] += s0
+                        dW[f, c, i, j + 1] += s1
+                        dW[f, c, i, j + 2] += s2
+                        j += 3
+                    while j < kw:  # the last kw % 3 columns
+                        s = zero
+                        for ox in range(Wo):
+                            s += drow[ox] * xrow[ox + j]
+                        dW[f, c, i, j] += s
+                        j += 1
+    db[f] = db_f
 
 
 def _conv2d_backward_input(dout, W, dx):
@@ -168,6 +199,8 @@ def _relu_backward_mask(dout, out, dpre):
 
 
 conv2d_forward = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_forward)
+_weight_gradient_of_filter = njit(cache=True, fastmath=_FASTMATH)(_weight_gradient_of_filter)
 conv2d_backward_weights = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_weights)
+conv2d_backward_weights_relu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_weights_relu)
 conv2d_backward_input = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_input)
 relu_backward_mask = njit(parallel=True, cache=True)(_relu_backward_mask)

@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "conv2d_forward",
     "conv2d_backward_weights",
+    "conv2d_backward_weights_relu",
     "conv2d_backward_input",
     "relu_backward_mask",
 ]
@@ -54,6 +55,17 @@ def conv2d_backward_weights(x, dout, dW, db):
             window = x[:, :, i:i + Ho, j:j + Wo]
             dW[:, :, i, j] = np.einsum("nfhw,nchw->fc", dout, window)
     db[...] = dout.sum(axis=(0, 2, 3))
+
+
+def conv2d_backward_weights_relu(x, dout, out, dW, db):
+    """The weight gradient of a conv with a fused ReLU: conv2d_backward_weights of dout * (out > 0).
+
+    Inputs: x (N, C, H, W), dout (N, F, Ho, Wo), out (N, F, Ho, Wo) the post-ReLU forward output.
+    Outputs (overwritten): dW (F, C, kh, kw), db (F,).
+    """
+    dpre = np.empty_like(dout)
+    relu_backward_mask(dout, out, dpre)
+    conv2d_backward_weights(x, dpre, dW, db)
 
 
 def conv2d_backward_input(dout, W, dx):

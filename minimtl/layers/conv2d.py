@@ -55,7 +55,7 @@ class Conv2D:
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.x = None      # forward input, (N, C, H, W); backward needs it for dW
         self.out = None    # forward output buffer, (N, F, Ho, Wo); reused; fused-ReLU backward reads it
-        self.dpre = None   # scratch for the gradient before the fused ReLU, same shape as out
+        self.dpre = None   # scratch for the masked gradient (input_grad=True only), same shape as out
 
     def forward(self, x):
         """x: (N, C, H, W) -> out: (N, F, Ho, Wo) (a layer-owned buffer, see class docstring)."""
@@ -83,14 +83,17 @@ class Conv2D:
         if dout.shape != self.out.shape:
             raise ValueError(f"Conv2D.backward expects dout of shape {self.out.shape}, got {dout.shape}")
         dout = np.ascontiguousarray(dout, dtype=self.dtype)
-        if self.relu:
+        if self.relu:  # the weight gradient applies the ReLU's mask (out > 0) row by row
+            conv2d_numba.conv2d_backward_weights_relu(self.x, dout, self.out, self.grads["W"], self.grads["b"])
+        else:
+            conv2d_numba.conv2d_backward_weights(self.x, dout, self.grads["W"], self.grads["b"])
+        if not self.input_grad:
+            return None
+        if self.relu:  # the input gradient needs the masked gradient as an array
             if self.dpre is None:
                 self.dpre = np.empty_like(self.out)
             conv2d_numba.relu_backward_mask(dout, self.out, self.dpre)
             dout = self.dpre
-        conv2d_numba.conv2d_backward_weights(self.x, dout, self.grads["W"], self.grads["b"])
-        if not self.input_grad:
-            return None
         dx = np.empty_like(self.x)
         conv2d_numba.conv2d_backward_input(dout, self.params["W"], dx)
         return dx
