@@ -26,7 +26,7 @@ m, v (backward), its own slice of ``partial`` (forward) and its own blocks' slot
 gradient partials; those partials are combined after the loop in chunk or block order, never by
 += from several threads into shared memory (numba issue 3681). Every sum therefore has a fixed
 order and the result does not depend on the thread count. Each chunk allocates its scratch
-(two blocks of activations, one row of gradient) once.
+(a block of activations, of their gradient, and of one head's weight gradient) once.
 
 Speed notes: innermost loops run along a row of W or of the image (contiguous, vectorised);
 four rows of W per pass over the forward accumulators and four images per pass over a row of W
@@ -127,13 +127,17 @@ def _dense_forward_block(act, L, Ws, k0, acc):
         offset += H
 
 
-def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, g, lr, b1, b2, c1, c2, epsilon):
-    """For rows k = k0 + r, r < L, of every head: dpre[n, r] = sum_h dot(Ws[h][k], douts[h][n]) with
-    the old weights, then Adam on row k with g = act[:, r] outer douts[h] (g: a scratch row).
+def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, G, lr, b1, b2, c1, c2, epsilon):
+    """Rows k = k0 + r, r < L, of every head h: dpre[n, r] = sum_h dot(Ws[h][k], douts[h][n]) from the
+    old weights, then Adam on the rows with the gradient g[r] = act[:, r] outer douts[h].
+
+    Two loops per head: one over the rows forms each row's gradient into the scratch G (L x H,
+    cache-resident) and its share of dpre; then Adam runs over the block's rows of W, m, v and G as
+    one long flat loop (one loop start-up per block instead of one per 64-weight row).
 
     A row whose activations are 0 in every image has g = 0 and, after the ReLU's backward, dpre = 0:
-    its products are skipped (exactly the same numbers), but Adam still updates the whole row (m
-    and v decay and W moves even where g = 0, as in Keras).
+    its products are skipped (the same numbers), but Adam still updates the whole row (m and v decay
+    and W moves even where g = 0, as in Keras). Finally dpre is masked by the ReLU.
     """
     N = act.shape[0]
     zero = act.dtype.type(0)
@@ -141,21 +145,18 @@ def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, g, lr, b1, b
         W, dout, m, v = Ws[h], douts[h], ms[h], vs[h]
         H = W.shape[1]
         for r in range(L):
-            w_row, m_row, v_row = W[k0 + r], m[k0 + r], v[k0 + r]
+            w_row, g = W[k0 + r], G[r * H:(r + 1) * H]
             for j in range(H):
                 g[j] = zero
-            nonzero = zero
+            alive = zero
             for n in range(N):
-                nonzero += act[n, r]  # all are >= 0
-            if not nonzero > zero:  # a dead row: no products, dpre stays 0
-                if h == 0:
-                    for n in range(N):
-                        dpre[n, r] = zero
-                N_active = 0
-            else:
-                N_active = N
+                alive += act[n, r]  # activations are >= 0: the sum is 0 only if all are
+            n_images = N if alive > zero else 0
+            if n_images == 0 and h == 0:
+                for n in range(N):
+                    dpre[n, r] = zero
             n = 0
-            while n + 4 <= N_active:  # four images per pass over the row
+            while n + 4 <= n_images:  # four images per pass over the row
                 a0, a1, a2, a3 = act[n, r], act[n + 1, r], act[n + 2, r], act[n + 3, r]
                 d0, d1, d2, d3 = dout[n], dout[n + 1], dout[n + 2], dout[n + 3]
                 s0, s1, s2, s3 = zero, zero, zero, zero
@@ -174,7 +175,7 @@ def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, g, lr, b1, b
                     dpre[n + 2, r] += s2
                     dpre[n + 3, r] += s3
                 n += 4
-            while n < N_active:  # the last N % 4 images
+            while n < n_images:  # the last N % 4 images
                 a, d = act[n, r], dout[n]
                 s = zero
                 for j in range(H):
@@ -185,13 +186,15 @@ def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, g, lr, b1, b
                 else:
                     dpre[n, r] += s
                 n += 1
-            for j in range(H):  # Adam on the row, after dpre has read the old weights
-                gj = g[j]
-                mj = b1 * m_row[j] + c1 * gj
-                vj = b2 * v_row[j] + c2 * (gj * gj)
-                m_row[j] = mj
-                v_row[j] = vj
-                w_row[j] -= lr * mj / (np.sqrt(vj) + epsilon)
+        # Adam on the block's rows, after dpre has read the old weights
+        w_flat, m_flat, v_flat = W[k0:k0 + L].reshape(-1), m[k0:k0 + L].reshape(-1), v[k0:k0 + L].reshape(-1)
+        for i in range(L * H):
+            gi = G[i]
+            mi = b1 * m_flat[i] + c1 * gi
+            vi = b2 * v_flat[i] + c2 * (gi * gi)
+            m_flat[i] = mi
+            v_flat[i] = vi
+            w_flat[i] -= lr * mi / (np.sqrt(vi) + epsilon)
     for n in range(N):  # the ReLU's backward: no gradient where the activation was 0
         for r in range(L):
             dpre[n, r] = dpre[n, r] * (act[n, r] > zero)
@@ -293,13 +296,13 @@ def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t,
     for c in prange(n_chunks):
         act = np.empty((N, rows * Wo), dtype=images.dtype)
         dpre = np.empty((N, rows * Wo), dtype=images.dtype)
-        g = np.empty(width, dtype=images.dtype)
+        G = np.empty(rows * Wo * width, dtype=images.dtype)
         for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             f = block // per_filter
             y0 = (block - f * per_filter) * rows
             y1 = min(Ho, y0 + rows)
             _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
-            _dense_backward_adam_block_jit(act, (y1 - y0) * Wo, Ws, douts, ms, vs, (f * Ho + y0) * Wo, dpre, g,
+            _dense_backward_adam_block_jit(act, (y1 - y0) * Wo, Ws, douts, ms, vs, (f * Ho + y0) * Wo, dpre, G,
                                            lr, b1, b2, c1, c2, epsilon)
             _conv_weight_grad_block_jit(images, dpre, y0, y1, dW_blocks[block], db_blocks[block])
     dWc[...] = 0
