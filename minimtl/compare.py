@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["VARIANTS", "Variant", "PROTOCOLS", "STUDY_TABLE", "run_config", "summarise", "mean_interval",
-           "paired_differences", "METRICS"]
+           "paired_differences", "predicts_one_class", "METRICS"]
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,23 @@ def metric_value(task_metrics, name):
     return entry["value"] if isinstance(entry, dict) else entry
 
 
-def mean_interval(values, confidence=0.95):
+def predicts_one_class(task_metrics):
+    """True when a head gave every test image the same class: a collapsed ("dead") head.
+
+    With Keras' defaults, Adam's first steps move every weight of the 100k-2M-input Dense layer by
+    about lr in the same direction; a unit's pre-activation can jump by tens and its ReLU die for
+    every image. When all of a head's units die, its output is constant and it predicts one class.
+    """
+    (tn, fp), (fn, tp) = task_metrics["confusion_matrix"]
+    return tp + fp == 0 or tn + fn == 0
+
+
+def mean_interval(values, confidence=0.95, bounds=None):
     """Mean, sample standard deviation and Student-t interval of per-seed values.
 
     Undefined values (None) are dropped; with fewer than two values the interval is None.
+    ``bounds`` (low, high) clips the interval to the metric's possible range: with 3 seeds the
+    t quantile is 4.3, and a rate's interval would otherwise run past 0 or 1.
     """
     values = np.array([v for v in values if v is not None], dtype=np.float64)
     if len(values) == 0:
@@ -90,13 +103,16 @@ def mean_interval(values, confidence=0.95):
         return {"mean": mean, "sd": None, "ci95": None, "n": 1}
     sd = float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
-    return {"mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": int(len(values))}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "sd": sd, "ci95": [low, high], "n": int(len(values))}
 
 
 def paired_differences(model_values, baseline_values):
     """Per-seed differences model - baseline (seeds where both are defined) and their interval."""
     diffs = [m - b for m, b in zip(model_values, baseline_values) if m is not None and b is not None]
-    return {"per_seed": diffs, **mean_interval(diffs)}
+    return {"per_seed": diffs, **mean_interval(diffs, bounds=(-1.0, 1.0))}
 
 
 def summarise(per_run, seeds, key="tasks"):
@@ -118,10 +134,10 @@ def summarise(per_run, seeds, key="tasks"):
             runs = [per_run.get((variant_name, seed)) for seed in seeds]
             if any(r is None or key not in r for r in runs):
                 continue
-            summary[row][task] = {}
+            summary[row][task] = {"constant_predictions": sum(predicts_one_class(r[key][task]) for r in runs)}
             for metric in METRICS:
                 values = [metric_value(r[key][task], metric) for r in runs]
-                entry = {"per_seed": values, **mean_interval(values), "vs_single_task": None}
+                entry = {"per_seed": values, **mean_interval(values, bounds=(0.0, 1.0)), "vs_single_task": None}
                 if row != BASELINE_ROW:
                     baseline = [per_run.get((ROWS[BASELINE_ROW][task], seed)) for seed in seeds]
                     if all(b is not None and key in b for b in baseline):

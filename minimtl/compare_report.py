@@ -54,12 +54,14 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None):
             f"model: {settings['model_choice']}.", "",
             "Cells: mean over seeds [95% Student-t interval over seeds], in percent (ROC-AUC as a fraction). "
             "'vs single' is the paired per-seed difference from the single-task model on the same test "
-            "images, with its 95% interval: an interval containing 0 shows no detectable difference.", ""]
+            "images, with its 95% interval: an interval containing 0 shows no detectable difference. "
+            "Intervals are clipped to the metric's range. 'one class': seeds whose head gave every test image "
+            "the same class (a collapsed head; they are included in the means).", ""]
     for task in TASKS:
         out += [f"## {'Tuberculosis' if task == 'tb' else 'Pneumonia'}", "",
                 "| model | study P / R | precision | recall | specificity | F1 | ROC-AUC | recall vs single "
-                "| ROC-AUC vs single |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "| ROC-AUC vs single | one class |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for row in ROWS:
             if task not in summary.get(row, {}):
                 continue
@@ -68,7 +70,8 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None):
             study_text = f"{study[0]:.1f} / {study[1]:.1f}" if study else "-"
             out.append(f"| {row} | {study_text} | {_pct(cells['precision'])} | {_pct(cells['recall'])} | "
                        f"{_pct(cells['specificity'])} | {_pct(cells['f1'])} | {_auc(cells['roc_auc'])} | "
-                       f"{_diff(cells['recall'])} | {_diff(cells['roc_auc'], scale=1, digits=3)} |")
+                       f"{_diff(cells['recall'])} | {_diff(cells['roc_auc'], scale=1, digits=3)} | "
+                       f"{cells['constant_predictions']}/{len(cells['recall']['per_seed'])} |")
         out.append("")
     if reshuffled_summary:
         out += ["## Scored the study notebook's way: on a freshly reshuffled 20%", "",

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.compare import mean_interval, paired_differences, summarise
+from minimtl.compare import mean_interval, paired_differences, predicts_one_class, summarise
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -32,22 +32,37 @@ def test_paired_differences_are_per_seed():
     assert paired["n"] == 2
 
 
-def fake_metrics(recall):
+def fake_metrics(recall, confusion=((5, 1), (2, 6))):
     rate = {"value": recall, "k": 0, "n": 1, "ci95": [0, 1]}
     return {"precision": rate, "recall": rate, "specificity": rate, "f1": recall,
-            "roc_auc": {"value": recall, "ci95": [0, 1]}}
+            "roc_auc": {"value": recall, "ci95": [0, 1]}, "confusion_matrix": [list(r) for r in confusion]}
+
+
+def test_intervals_are_clipped_to_the_metric_range():
+    wide = mean_interval([0.2, 1.0, 0.99], bounds=(0.0, 1.0))
+    assert wide["ci95"][0] == 0.0 and wide["ci95"][1] == 1.0
+    assert mean_interval([0.2, 1.0, 0.99])["ci95"][1] > 1.0  # unclipped, as the t formula gives
+
+
+def test_a_head_that_predicts_one_class_is_flagged():
+    assert predicts_one_class(fake_metrics(1.0, confusion=((0, 65), (0, 67))))    # all positive
+    assert predicts_one_class(fake_metrics(0.0, confusion=((65, 0), (67, 0))))    # all negative
+    assert not predicts_one_class(fake_metrics(0.5))
 
 
 def test_summarise_pairs_each_model_with_single_task_on_the_same_seed():
     per_run = {}
     for seed, (single, multi) in enumerate([(0.70, 0.75), (0.80, 0.80), (0.60, 0.70)]):
-        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single)}}
+        confusion = ((0, 65), (0, 67)) if seed == 2 else ((5, 1), (2, 6))
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single, confusion)}}
         per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(multi), "pneumonia": fake_metrics(0.9)}}
     summary = summarise(per_run, [0, 1, 2])
     assert summary["single-task"]["tb"]["recall"]["mean"] == pytest.approx(0.70)
     paired = summary["multi-task 64"]["tb"]["recall"]["vs_single_task"]
     assert paired["per_seed"] == pytest.approx([0.05, 0.0, 0.10])
     assert "pneumonia" not in summary["single-task"]  # single-pneumonia was not run
+    assert summary["single-task"]["tb"]["constant_predictions"] == 1
+    assert summary["multi-task 64"]["tb"]["constant_predictions"] == 0
 
 
 def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
