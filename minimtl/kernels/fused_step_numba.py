@@ -29,6 +29,8 @@ order and the result does not depend on the thread count. Each chunk allocates i
 (a block of activations, of their gradient, and of one head's weight gradient) once.
 
 Speed notes: innermost loops run along a row of W or of the image (contiguous, vectorised);
+cache hints (:mod:`minimtl.kernels.prefetch`) ask for rows of W, m and v a few rows before they
+are used, so that memory traffic overlaps the arithmetic instead of alternating with it;
 four rows of W per pass over the forward accumulators and four images per pass over a row of W
 backward, so each accumulator load and store feeds four multiply-adds.
 ``fastmath={"reassoc", "contract"}`` lets LLVM vectorise the row sums and fuse multiply-adds;
@@ -38,10 +40,13 @@ backward, so each accumulator load and store feeds four multiply-adds.
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["conv_dense_forward", "conv_dense_backward_adam", "CHUNKS", "ROWS_PER_BLOCK"]
+from minimtl.kernels.prefetch import prefetch, prefetch_for_write
+
+__all__ = ["conv_dense_forward", "conv_dense_backward_adam", "CHUNKS", "ROWS_PER_BLOCK", "PREFETCH_ROWS"]
 
 CHUNKS = 64            # parallel iterations (fixed, so the summation order never depends on threads)
 ROWS_PER_BLOCK = 1024  # about this many rows of W per block (whole conv output rows of one filter)
+PREFETCH_ROWS = 8      # how far ahead (rows of W) the cache hints reach
 _OPTIONS = dict(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 
 
@@ -87,13 +92,22 @@ def _conv_relu_block(images, Wc, bc, f, y0, y1, act):
                 row[ox] = v * (v > zero) + zero  # branch-free ReLU, as conv2d_numba (0 at the kink)
 
 
-def _dense_forward_block(act, L, Ws, k0, acc):
+def _alive(act, L, alive):
+    """alive[r] = sum_n act[n, r] for r < L: 0 exactly when row r's activations are 0 in every image."""
+    zero = act.dtype.type(0)
+    for r in range(L):
+        alive[r] = zero
+    for n in range(act.shape[0]):
+        for r in range(L):
+            alive[r] += act[n, r]  # activations are >= 0, so nothing cancels
+
+
+def _dense_forward_block(act, alive, L, Ws, k0, acc):
     """acc[n, offset_h + j] += sum_{r < L} act[n, r] * Ws[h][k0 + r, j] for every head h.
 
-    Zero activations (a ReLU output is 0 for about a third to a half of the entries) add nothing,
-    so an image whose four activations of a pass are all 0 is skipped, and a pass where every
-    image's are is skipped before its rows of W are even read. Skipping exact zeros changes no
-    sum (x + 0 * w == x for finite w).
+    ReLU outputs are 0 for a quarter to a half of the features, often for whole rows k in every
+    image (a filter that does not fire); a pass whose four rows are all 0 in every image adds
+    nothing and is skipped before its rows of W are even read (x + 0 * w == x for finite w).
     """
     N = act.shape[0]
     zero = act.dtype.type(0)
@@ -101,25 +115,25 @@ def _dense_forward_block(act, L, Ws, k0, acc):
     for h in range(len(Ws)):
         W = Ws[h]
         H = W.shape[1]
+        w_flat = W.reshape(-1)
         r = 0
         while r + 4 <= L:  # four rows of W per pass over the accumulators
-            nonzero = zero
-            for n in range(N):
-                nonzero += act[n, r] + act[n, r + 1] + act[n, r + 2] + act[n, r + 3]  # all are >= 0
-            if nonzero > zero:
+            if alive[r] + alive[r + 1] + alive[r + 2] + alive[r + 3] > zero:
+                if k0 + r + PREFETCH_ROWS + 4 <= W.shape[0]:  # the rows two passes ahead: one hint per cache line
+                    for q in range(0, 4 * H, 16):
+                        prefetch(w_flat, (k0 + r + PREFETCH_ROWS) * H + q)
                 w0, w1, w2, w3 = W[k0 + r], W[k0 + r + 1], W[k0 + r + 2], W[k0 + r + 3]
                 for n in range(N):
                     a0, a1, a2, a3 = act[n, r], act[n, r + 1], act[n, r + 2], act[n, r + 3]
-                    if a0 + a1 + a2 + a3 > zero:
-                        out = acc[n, offset:offset + H]
-                        for j in range(H):
-                            out[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+                    out = acc[n, offset:offset + H]
+                    for j in range(H):
+                        out[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
             r += 4
         while r < L:
-            wr = W[k0 + r]
-            for n in range(N):
-                a = act[n, r]
-                if a > zero:
+            if alive[r] > zero:
+                wr = W[k0 + r]
+                for n in range(N):
+                    a = act[n, r]
                     out = acc[n, offset:offset + H]
                     for j in range(H):
                         out[j] += a * wr[j]
@@ -127,7 +141,7 @@ def _dense_forward_block(act, L, Ws, k0, acc):
         offset += H
 
 
-def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, G, lr, b1, b2, c1, c2, epsilon):
+def _dense_backward_adam_block(act, alive, L, Ws, douts, ms, vs, k0, dpre, G, lr, b1, b2, c1, c2, epsilon):
     """Rows k = k0 + r, r < L, of every head h: dpre[n, r] = sum_h dot(Ws[h][k], douts[h][n]) from the
     old weights, then Adam on the rows with the gradient g[r] = act[:, r] outer douts[h].
 
@@ -144,14 +158,19 @@ def _dense_backward_adam_block(act, L, Ws, douts, ms, vs, k0, dpre, G, lr, b1, b
     for h in range(len(Ws)):
         W, dout, m, v = Ws[h], douts[h], ms[h], vs[h]
         H = W.shape[1]
+        w_all, m_all, v_all = W.reshape(-1), m.reshape(-1), v.reshape(-1)
         for r in range(L):
             w_row, g = W[k0 + r], G[r * H:(r + 1) * H]
+            # hints, one per cache line: this row's m and v (Adam reads them after the block's rows)
+            # and the row of W PREFETCH_ROWS ahead
+            for q in range(0, H, 16):
+                prefetch_for_write(m_all, (k0 + r) * H + q)
+                prefetch_for_write(v_all, (k0 + r) * H + q)
+                if k0 + r + PREFETCH_ROWS < W.shape[0]:
+                    prefetch_for_write(w_all, (k0 + r + PREFETCH_ROWS) * H + q)
             for j in range(H):
                 g[j] = zero
-            alive = zero
-            for n in range(N):
-                alive += act[n, r]  # activations are >= 0: the sum is 0 only if all are
-            n_images = N if alive > zero else 0
+            n_images = N if alive[r] > zero else 0
             if n_images == 0 and h == 0:
                 for n in range(N):
                     dpre[n, r] = zero
@@ -243,6 +262,7 @@ def _conv_weight_grad_block(images, dpre, y0, y1, dW, db):
 
 
 _layout_jit = njit(cache=True)(_layout)
+_alive_jit = njit(**_OPTIONS)(_alive)
 _conv_relu_block_jit = njit(**_OPTIONS)(_conv_relu_block)
 _dense_forward_block_jit = njit(**_OPTIONS)(_dense_forward_block)
 _dense_backward_adam_block_jit = njit(**_OPTIONS)(_dense_backward_adam_block)
@@ -260,12 +280,15 @@ def _conv_dense_forward(images, Wc, bc, Ws, bs, outs):
     partial = np.zeros((n_chunks, N, width), dtype=images.dtype)
     for c in prange(n_chunks):
         act = np.empty((N, rows * Wo), dtype=images.dtype)
+        alive = np.empty(rows * Wo, dtype=images.dtype)
         for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             f = block // per_filter
             y0 = (block - f * per_filter) * rows
             y1 = min(Ho, y0 + rows)
+            L = (y1 - y0) * Wo
             _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
-            _dense_forward_block_jit(act, (y1 - y0) * Wo, Ws, (f * Ho + y0) * Wo, partial[c])
+            _alive_jit(act, L, alive)
+            _dense_forward_block_jit(act, alive, L, Ws, (f * Ho + y0) * Wo, partial[c])
     offset = 0
     for h in range(len(Ws)):  # chunk partials added in chunk order: a fixed order
         out, b = outs[h], bs[h]
@@ -295,14 +318,17 @@ def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t,
     n_chunks = min(CHUNKS, n_blocks)
     for c in prange(n_chunks):
         act = np.empty((N, rows * Wo), dtype=images.dtype)
+        alive = np.empty(rows * Wo, dtype=images.dtype)
         dpre = np.empty((N, rows * Wo), dtype=images.dtype)
         G = np.empty(rows * Wo * width, dtype=images.dtype)
         for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             f = block // per_filter
             y0 = (block - f * per_filter) * rows
             y1 = min(Ho, y0 + rows)
+            L = (y1 - y0) * Wo
             _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
-            _dense_backward_adam_block_jit(act, (y1 - y0) * Wo, Ws, douts, ms, vs, (f * Ho + y0) * Wo, dpre, G,
+            _alive_jit(act, L, alive)
+            _dense_backward_adam_block_jit(act, alive, L, Ws, douts, ms, vs, (f * Ho + y0) * Wo, dpre, G,
                                            lr, b1, b2, c1, c2, epsilon)
             _conv_weight_grad_block_jit(images, dpre, y0, y1, dW_blocks[block], db_blocks[block])
     dWc[...] = 0
