@@ -27,6 +27,8 @@ so the same inputs give bit-identical outputs for any thread count.
 import numpy as np
 from numba import njit, prange
 
+from minimtl.kernels.prefetch import prefetch
+
 __all__ = ["dense_forward", "dense_backward", "FORWARD_CHUNKS", "ROWS_PER_CHUNK"]
 
 FORWARD_CHUNKS = 64    # the forward pass sums at most this many per-chunk partial products
@@ -59,8 +61,12 @@ def _dense_forward(x, Ws, bs, outs):
         for h in range(n_heads):
             W = Ws[h]
             H = W.shape[1]
+            w_flat = W.reshape(-1)
             k = k0
             while k + 4 <= k1:  # four rows of W per pass over the accumulators
+                if k + 12 <= k1:  # a cache hint for the rows two passes ahead, one per cache line
+                    for q in range(0, 4 * H, 16):
+                        prefetch(w_flat, (k + 8) * H + q)
                 w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
                 for n in range(N):
                     x0, x1, x2, x3 = x[n, k], x[n, k + 1], x[n, k + 2], x[n, k + 3]
