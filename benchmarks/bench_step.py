@@ -14,8 +14,11 @@ Then it times, each as the median of --repeats calls after warm-up (JIT compilat
 - the Dense layer kernels at D = 32 (S-2)^2 inputs and 64 units, and Adam alone (the readable path);
 - the fused step's kernels (conv + ReLU + the heads' first Dense layers forward; their backward with
   Adam), for one head and for two heads in one pass;
-- a whole training step of `single` (single-pneumonia) and `multitask64`: the fused step that
-  `Trainer.step` uses (forward, loss, backward and update), and the readable layer-by-layer step;
+- a whole training step of `single` (single-pneumonia; single-tb is the same network) and
+  `multitask64` (--models all adds multiclass and multitask32): the fused step that `Trainer.step`
+  uses (forward, loss, backward and update), the evaluation forward pass (`model.forward`, what
+  validation and test batches run) and the readable layer-by-layer step;
+- from those, the time of each study run's 30 epochs (steps, validation every epoch, one test pass);
 - where PyTorch is installed, the same model in PyTorch as it is best written for a CPU: fused
   Adam, preallocated inputs, zero_grad(set_to_none=False), torch.set_num_threads(<numba threads>).
   PyTorch is imported here only; the package never depends on it.
@@ -27,7 +30,7 @@ Usage:
     python benchmarks/bench_step.py                             # everything (several minutes)
     python benchmarks/bench_step.py --sizes 64 --models single  # a quick run
     python benchmarks/bench_step.py --json > bench.json         # machine-readable
-Options: --sizes 64,128,256  --models single,multitask64  --repeats 10  --no-torch  --no-kernels
+Options: --sizes 64,128,256  --models single,multitask64 (or all)  --repeats 10  --no-torch  --no-kernels
          --no-readable  --bandwidth-size 67108864  --seed 0
 """
 
@@ -52,7 +55,14 @@ from minimtl.optim import Adam
 from minimtl.tasks import head_targets
 
 BATCH, FILTERS, UNITS = 8, 32, 64
-MODELS = {"single": "single-pneumonia", "multitask64": "multitask64"}
+# --models keys -> architectures (single-pneumonia and single-tb are the same network)
+MODELS = {"single": "single-pneumonia", "multiclass": "multiclass", "multitask64": "multitask64",
+          "multitask32": "multitask32"}
+EPOCHS = 30
+# The study's data here (docs/study.md 1.10): 5,840 Kermany + 662 Shenzhen images; our default split holds
+# out 20% for test and 10% of the rest for validation. architecture -> (images, model key).
+STUDY_RUNS = {"single-pneumonia": (5840, "single"), "single-tb": (662, "single"), "multiclass": (6502, "multiclass"),
+              "multitask64": (6502, "multitask64"), "multitask32": (6502, "multitask32")}
 FLOOR_BYTES_PER_WEIGHT = 28  # forward read 4; backward + Adam read and write W, m, v: 24
 
 
@@ -192,6 +202,8 @@ def batch_for(arch, size, rng):
 
 
 def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
+    """Time the fused training step, the evaluation forward pass and (optionally) the readable step
+    and PyTorch's step for one model; returns {"step_ms", "eval_ms", "torch_ms"}."""
     arch = MODELS[model_key]
     model = build_model(arch, size, rng)
     optimizer = Adam(model.params)
@@ -205,9 +217,12 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
         fused.backward_and_update(dlogits)
 
     fused_ms = median_ms(fused_step, repeats, warmup=2)
-    torch_ms = torch_step_ms(model_key, size, repeats) if use_torch else None
+    torch_ms = torch_step_ms(arch, size, repeats) if use_torch else None
     report.add(f"step {model_key} (fused, Trainer.step)", size, fused_ms, floor_bytes, torch_ms=torch_ms,
                note=f"{n_params / 1e6:.1f}M parameters")
+    eval_ms = median_ms(lambda: model.forward(x), repeats)
+    report.add(f"eval forward {model_key} (model.forward)", size, eval_ms, 4 * n_params,
+               note="validation and test batches")
     if readable:
         def readable_step():
             _, _, dlogits = total_loss(model.forward(x), targets)
@@ -218,10 +233,30 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
                    median_ms(readable_step, max(3, repeats // 2), warmup=1), floor_bytes)
     del model, optimizer, fused
     gc.collect()
-    return fused_ms, torch_ms
+    return {"step_ms": fused_ms, "eval_ms": eval_ms, "torch_ms": torch_ms}
 
 
-def torch_step_ms(model_key, size, repeats):
+def training_estimates(size, timings):
+    """30-epoch training time of each study run whose model was timed: steps and validation forward
+    passes every epoch, one test pass at the end (checkpoint writing not included)."""
+    rows = []
+    for arch, (images, key) in STUDY_RUNS.items():
+        if key not in timings:
+            continue
+        trainval = round(0.8 * images)
+        train, val, test = round(0.9 * trainval), trainval - round(0.9 * trainval), images - trainval
+        steps, val_batches, test_batches = (-(-n // BATCH) for n in (train, val, test))
+        t = timings[key]
+        seconds = (EPOCHS * (steps * t["step_ms"] + val_batches * t["eval_ms"]) + test_batches * t["eval_ms"]) / 1e3
+        row = {"arch": arch, "size": size, "train_images": train, "steps_per_epoch": steps, "val_images": val,
+               "test_images": test, "minutes_30_epochs": seconds / 60}
+        if t.get("torch_ms"):
+            row["torch_minutes_30_epochs_steps_only"] = EPOCHS * steps * t["torch_ms"] / 6e4
+        rows.append(row)
+    return rows
+
+
+def torch_step_ms(arch, size, repeats):
     """Median ms of the same model's step in PyTorch (CPU, fused Adam, no re-allocation)."""
     import torch
     from torch import nn
@@ -229,15 +264,16 @@ def torch_step_ms(model_key, size, repeats):
     torch.set_num_threads(numba.get_num_threads())
     torch.manual_seed(0)
     side = size - 2
-    heads = 2 if model_key == "multitask64" else 1
+    spec = ARCHITECTURES[arch]
+    outputs = 3 if spec.multiclass else 2
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
             self.conv = nn.Conv2d(1, FILTERS, 3)
             self.heads = nn.ModuleList(
-                nn.Sequential(nn.Linear(FILTERS * side * side, UNITS), nn.ReLU(), nn.Linear(UNITS, 2))
-                for _ in range(heads))
+                nn.Sequential(nn.Linear(FILTERS * side * side, units), nn.ReLU(), nn.Linear(units, outputs))
+                for units in spec.head_units.values())
 
         def forward(self, x):
             features = torch.relu(self.conv(x)).flatten(1)
@@ -298,7 +334,8 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="64,128,256", help="image sizes, comma separated (default 64,128,256)")
-    parser.add_argument("--models", default="single,multitask64", help="single and/or multitask64")
+    parser.add_argument("--models", default="single,multitask64",
+                        help=f"comma separated, among {', '.join(MODELS)}, or 'all' (default single,multitask64)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement (default 10)")
     parser.add_argument("--bandwidth-size", type=int, default=1 << 26,
                         help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)")
@@ -312,7 +349,7 @@ def main():
         sizes = [int(s) for s in options.sizes.split(",") if s]
     except ValueError:
         parser.error(f"--sizes must be integers separated by commas, got {options.sizes!r}")
-    models = [m for m in options.models.split(",") if m]
+    models = list(MODELS) if options.models == "all" else [m for m in options.models.split(",") if m]
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         parser.error(f"--models must be among {', '.join(MODELS)}, got {options.models!r}")
@@ -337,17 +374,27 @@ def main():
     if not options.json:
         torch_head = f" {'torch ms':>10s} {'torch/us':>9s}" if use_torch else ""
         print(f"{'what':42s} {'px':>4s} {'ms':>9s} {'GB/s':>7s} {'x floor':>7s}{torch_head}")
+    estimates = []
     for size in sizes:
         if not options.no_kernels:
             bench_kernels(size, report, rng, options.repeats)
-        for model_key in models:
-            bench_step(model_key, size, report, rng, options.repeats, not options.no_readable, use_torch)
+        timings = {key: bench_step(key, size, report, rng, options.repeats, not options.no_readable, use_torch)
+                   for key in models}
+        estimates += training_estimates(size, timings)
     info["load_average_end"] = os.getloadavg()
+    if not options.json:
+        print(f"\n{EPOCHS} epochs, batch {BATCH} (steps + validation every epoch + one test pass; "
+              f"checkpoints not included):")
+        for row in estimates:
+            torch_part = (f"   PyTorch steps alone {row['torch_minutes_30_epochs_steps_only']:7.1f} min"
+                          if "torch_minutes_30_epochs_steps_only" in row else "")
+            print(f"  {row['arch']:17s} {row['size']:4d} px  {row['train_images']:5d} training images, "
+                  f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min{torch_part}")
     log(f"load average at the end {info['load_average_end'][0]:.2f} (2 cores: above ~0.5 means other work "
         f"shared the machine; rerun when quiet)", quiet)
     if options.json:
-        json.dump({"machine": info, "bandwidth": bandwidth, "repeats": options.repeats, "rows": report.rows},
-                  sys.stdout, indent=1)
+        json.dump({"machine": info, "bandwidth": bandwidth, "repeats": options.repeats, "rows": report.rows,
+                   "training_estimates": estimates}, sys.stdout, indent=1)
         print()
 
 
