@@ -15,10 +15,14 @@ m and v once backward (24 bytes). Everything else is made to ride along with tho
 - Each block recomputes its conv + ReLU activations from the (small, cached) input images into a
   block-sized scratch buffer: the 66 MB activation array is never written to memory.
 - Forward: the block's activations times its rows of every W, summed into per-chunk partials.
-- Backward: for each row k, the gradient g = act[:, k] outer dout is formed on the fly (never
-  stored), the row's share of dfeatures is taken from the *old* weights, and Adam updates the
-  row of W, m and v. dfeatures is masked by the ReLU and turned into the block's share of the
-  conv weight gradient before the block is left: it is never written to memory either.
+- Backward: for each row k, the gradient g = act[:, k] outer dout is formed into a block-sized,
+  cache-resident scratch (never a W-sized array) and the row's share of dfeatures is taken from
+  the *old* weights; then Adam updates the block's rows of W, m and v in one flat loop. dfeatures
+  is masked by the ReLU and turned into the block's share of the conv weight gradient before the
+  block is left: it is never written to memory either.
+- Rows whose activations are 0 in every image (a filter that does not fire there) contribute
+  nothing forward and get g = 0 and no gradient below the ReLU: their products are skipped, which
+  changes no result, but Adam still updates them.
 
 Parallel contract (both kernels): ``prange`` over at most CHUNKS chunks, each a fixed range of
 whole blocks (boundaries depend on the shapes only). A chunk writes only its own rows of the W,
