@@ -20,9 +20,11 @@ HELP = f"""Train one architecture (the study's protocol by default) and write ru
 
 \b
 The defaults are the study's: {DEFAULTS.image_size} px, batch {DEFAULTS.batch_size}, {DEFAULTS.epochs} epochs,
-Adam lr {DEFAULTS.lr}. On a 2-core machine that is hours per run (see docs/performance.md: about
-5 min per epoch for single-tb... multitask64 about 25 min per epoch at 256 px); --image-size 64
---epochs 10 takes a few minutes. Without real data the run uses synthetic phantoms and says so.
+Adam lr {DEFAULTS.lr}, random image-level split. On a 2-core machine 30 epochs at 256 px take
+about 1.1 h (single-pneumonia), 0.1 h (single-tb), 1.3 h (multiclass), 2.4 h (multitask64) and
+1.8 h (multitask32), extrapolated from measured steps in docs/performance.md; a multitask64 model
+with Adam's state needs about 4 GB of memory. --image-size 64 --epochs 5 takes a few minutes.
+Without real data the run uses synthetic phantoms and says so.
 """
 
 
@@ -90,8 +92,6 @@ def config_check(config):
     """Reject combinations the model builder would refuse, before any data is loaded."""
     if ARCHITECTURES[config.arch].multiclass and config.head == "sigmoid":
         raise ValueError("--head sigmoid needs two-class heads; --arch multiclass has one 3-class softmax head")
-    if config.image_size < 4:
-        raise ValueError("--image-size must be at least 4 for a 3x3 convolution")
 
 
 def _pct(rate):
