@@ -30,20 +30,11 @@ from minimtl.kernels import adam_numba, fused_step_numba
 from minimtl.layers import Conv2D, Dense, Flatten, ReLU
 from minimtl.optim import Adam
 
-__all__ = ["FusedStep", "UnsupportedModel", "adam_lr_t"]
+__all__ = ["FusedStep", "UnsupportedModel"]
 
 
 class UnsupportedModel(ValueError):
     """The model is not a conv trunk feeding Dense-ReLU-Dense heads, or the optimiser is not Adam."""
-
-
-def adam_lr_t(optimizer, t):
-    """Adam's bias-corrected step size at step t: lr * sqrt(1 - beta2**t) / (1 - beta1**t).
-
-    The same expression as in :meth:`minimtl.optim.Adam.step` (a test checks that one fused step
-    and one ``Adam.step`` give the same update).
-    """
-    return optimizer.lr * np.sqrt(1.0 - optimizer.beta2 ** t) / (1.0 - optimizer.beta1 ** t)
 
 
 def _layer_types(sequential):
@@ -134,7 +125,7 @@ class FusedStep:
             dhidden.append(d)
         opt = self.optimizer
         opt.t += 1
-        lr_t = adam_lr_t(opt, opt.t)
+        lr_t = opt.step_size(opt.t)
         conv = self.conv
         fused_step_numba.conv_dense_backward_adam(
             self.images, conv.params["W"], conv.params["b"], tuple(layer.params["W"] for layer in self.dense1),

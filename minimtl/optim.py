@@ -63,11 +63,16 @@ class Adam:
         self.m = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.v = {name: np.zeros_like(p) for name, p in self.params.items()}
 
+    def step_size(self, t):
+        """The bias-corrected step size of step t: lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t).
+        (Also used by the fused training step, so the formula lives here only.)"""
+        return self.lr * np.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+
     def step(self, grads):
         """Update every parameter in place. grads: dict name -> array of the parameter's shape (read only)."""
         _check_grads(self.params, grads)
         self.t += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.t) / (1.0 - self.beta1 ** self.t)
+        lr_t = self.step_size(self.t)
         for name, w in self.params.items():
             g = np.ascontiguousarray(grads[name], dtype=w.dtype)
             adam_numba.adam_update(w.reshape(-1), g.reshape(-1), self.m[name].reshape(-1),

@@ -5,7 +5,7 @@ import pytest
 
 from minimtl.config import RunConfig
 from minimtl.data import make_phantoms
-from minimtl.fused_step import FusedStep, UnsupportedModel, adam_lr_t
+from minimtl.fused_step import FusedStep, UnsupportedModel
 from minimtl.graph import MultiHead, Sequential
 from minimtl.layers import Conv2D, Dense, Flatten, ReLU
 from minimtl.models import ARCHITECTURES, build_model
@@ -86,8 +86,9 @@ def test_big_gradients_are_never_stored():
     assert np.any(model.grads["heads.tb.dense1.b"]) and np.any(model.grads["trunk.conv.W"])
 
 
-def test_lr_t_is_adams():
-    """adam_lr_t repeats Adam.step's bias correction: one Adam.step on a scalar from m = v = 0 moves
+def test_step_size_is_what_adam_step_applies():
+    """Adam.step_size (also used by the fused step) is the bias correction Adam.step applies: one
+    Adam.step on a scalar from m = v = 0 moves
     it by lr_t * g*0.1 / (sqrt(g*g*0.001) + eps)."""
     w = np.array([1.0])
     opt = Adam({"w": w}, lr=0.01)
@@ -96,7 +97,7 @@ def test_lr_t_is_adams():
         m, v = opt.m["w"].copy(), opt.v["w"].copy()
         opt.step({"w": np.array([2.0])})
         m_new, v_new = 0.9 * m + 0.1 * 2.0, 0.999 * v + 0.001 * 4.0
-        expected = before - adam_lr_t(opt, t) * m_new / (np.sqrt(v_new) + opt.eps)
+        expected = before - opt.step_size(t) * m_new / (np.sqrt(v_new) + opt.eps)
         np.testing.assert_allclose(w, expected, rtol=1e-15)
 
 
