@@ -88,8 +88,7 @@ def test_big_gradients_are_never_stored():
 
 def test_step_size_is_what_adam_step_applies():
     """Adam.step_size (also used by the fused step) is the bias correction Adam.step applies: one
-    Adam.step on a scalar from m = v = 0 moves
-    it by lr_t * g*0.1 / (sqrt(g*g*0.001) + eps)."""
+    Adam.step on a scalar from m = v = 0 moves it by lr_t * g*0.1 / (sqrt(g*g*0.001) + eps)."""
     w = np.array([1.0])
     opt = Adam({"w": w}, lr=0.01)
     for t in (1, 2, 3):
