@@ -14,27 +14,15 @@ Usage: python benchmarks/bench_engine.py [--repeats 20] [--adam-size 132000000] 
 """
 
 import argparse
-import statistics
-import time
 
 import numba
 import numpy as np
 
 from minimtl.kernels import adam_numba, adam_reference, conv2d_numba, conv2d_reference
 from minimtl.layers import Conv2D
+from timing import median_ms  # benchmarks/timing.py, beside this script
 
 N, C, F, H, W, K = 8, 1, 32, 256, 256, 3
-
-
-def median_ms(fn, repeats):
-    """Median wall time of fn() in milliseconds over ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def max_rel_diff(actual, expected):

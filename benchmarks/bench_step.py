@@ -39,9 +39,7 @@ import gc
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numba
 import numpy as np
@@ -53,6 +51,7 @@ from minimtl.models import ARCHITECTURES, build_model
 from minimtl.objective import total_loss
 from minimtl.optim import Adam
 from minimtl.tasks import head_targets
+from timing import median_ms  # benchmarks/timing.py, beside this script
 
 BATCH, FILTERS, UNITS = 8, 32, 64
 # --models keys -> architectures (single-pneumonia and single-tb are the same network)
@@ -86,18 +85,6 @@ def _stream_update3(a, b, c, scale):
 
 stream_read = njit(parallel=True, fastmath=True)(_stream_read)
 stream_update3 = njit(parallel=True)(_stream_update3)
-
-
-def median_ms(fn, repeats, warmup=1):
-    """Median wall time of fn() in milliseconds over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def measure_bandwidth(n, repeats):
