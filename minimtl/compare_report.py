@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from minimtl.atomic import atomic_open, write_json  # noqa: E402
-from minimtl.compare import METRICS, ROWS, STUDY_TABLE  # noqa: E402
+from minimtl.compare import ROWS, STUDY_TABLE  # noqa: E402
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 

@@ -10,8 +10,6 @@ Shapes (per head h):
     outs[h], douts[h]: (N, H_h)     dWs[h]: (D, H_h)    dx: (N, D)
 """
 
-import numpy as np
-
 __all__ = ["dense_forward", "dense_backward"]
 
 
