@@ -7,6 +7,7 @@ from hypothesis import assume, given, strategies as st
 from minimtl.gradcheck import TOLERANCE, check_layer_gradients
 from minimtl.kernels import conv2d_reference
 from minimtl.layers import Conv2D
+from tests.layer_contract import assert_backward_contract
 from tests.strategies import conv_shapes, seeds
 
 
@@ -64,18 +65,8 @@ def test_kink_gets_zero_gradient():
 @pytest.mark.parametrize("relu", [False, True])
 def test_backward_leaves_dout_alone_and_overwrites_grads(relu):
     layer, x, rng = _layer_and_input((2, 2, 3, 6, 5, 3, 2), seed=1, relu=relu)
-    grad_arrays = dict(layer.grads)
     out = layer.forward(x)
-    dout = rng.standard_normal(out.shape)
-    dout_before = dout.copy()
-    dx1 = layer.backward(dout)
-    first = {k: v.copy() for k, v in layer.grads.items()}
-    dx2 = layer.backward(dout)
-    np.testing.assert_array_equal(dout, dout_before)
-    np.testing.assert_array_equal(dx1, dx2)
-    for name in first:
-        np.testing.assert_array_equal(layer.grads[name], first[name])  # overwritten, not accumulated
-        assert layer.grads[name] is grad_arrays[name]  # preallocated, never replaced
+    assert_backward_contract(layer, rng.standard_normal(out.shape))
 
 
 def test_first_layer_returns_no_input_gradient():
