@@ -29,11 +29,35 @@ from numba import njit, prange
 
 from minimtl.kernels.prefetch import prefetch
 
-__all__ = ["dense_forward", "dense_backward", "FORWARD_CHUNKS", "ROWS_PER_CHUNK"]
+__all__ = ["dense_forward", "dense_backward", "add_chunk_partials", "FORWARD_CHUNKS", "ROWS_PER_CHUNK"]
 
 FORWARD_CHUNKS = 64    # the forward pass sums at most this many per-chunk partial products
 ROWS_PER_CHUNK = 1024  # rows of W per parallel iteration in the backward kernels
 _FASTMATH = {"reassoc", "contract"}
+
+
+def _add_chunk_partials(partial, bs, outs):
+    """outs[h][n, j] = sum over chunks c of partial[c, n, offset_h + j], plus bs[h][j].
+
+    The chunks are added in order 0, 1, 2, ...: a fixed order, so the result does not depend on
+    which thread finished first. Heads sit side by side in ``partial``'s last axis. Serial; shared
+    by the Dense forward kernel here and the fused forward kernel (fused_step_numba.py).
+    """
+    n_chunks, N = partial.shape[0], partial.shape[1]
+    offset = 0
+    for h in range(len(outs)):
+        out, b = outs[h], bs[h]
+        H = out.shape[1]
+        for n in range(N):
+            for j in range(H):
+                s = partial[0, n, offset + j]
+                for c in range(1, n_chunks):
+                    s += partial[c, n, offset + j]
+                out[n, j] = s + b[j]
+        offset += H
+
+
+add_chunk_partials = njit(cache=True, fastmath=_FASTMATH, error_model="numpy")(_add_chunk_partials)
 
 
 def _dense_forward(x, Ws, bs, outs):
@@ -83,17 +107,7 @@ def _dense_forward(x, Ws, bs, outs):
                         acc[j] += xk * wk[j]
                 k += 1
             offset += H
-    offset = 0
-    for h in range(n_heads):
-        out, b = outs[h], bs[h]
-        H = out.shape[1]
-        for n in range(N):
-            for j in range(H):
-                s = partial[0, n, offset + j]
-                for c in range(1, n_chunks):
-                    s += partial[c, n, offset + j]
-                out[n, j] = s + b[j]
-        offset += H
+    add_chunk_partials(partial, bs, outs)
 
 
 def _dense_backward(x, Ws, douts, dWs, dbs, dx):

@@ -44,6 +44,7 @@ backward, so each accumulator load and store feeds four multiply-adds.
 import numpy as np
 from numba import njit, prange
 
+from minimtl.kernels.dense_numba import add_chunk_partials
 from minimtl.kernels.prefetch import prefetch, prefetch_for_write
 
 __all__ = ["conv_dense_forward", "conv_dense_backward_adam", "CHUNKS", "ROWS_PER_BLOCK", "PREFETCH_ROWS"]
@@ -293,17 +294,7 @@ def _conv_dense_forward(images, Wc, bc, Ws, bs, outs):
             _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
             _alive_jit(act, L, alive)
             _dense_forward_block_jit(act, alive, L, Ws, (f * Ho + y0) * Wo, partial[c])
-    offset = 0
-    for h in range(len(Ws)):  # chunk partials added in chunk order: a fixed order
-        out, b = outs[h], bs[h]
-        H = out.shape[1]
-        for n in range(N):
-            for j in range(H):
-                s = partial[0, n, offset + j]
-                for c in range(1, n_chunks):
-                    s += partial[c, n, offset + j]
-                out[n, j] = s + b[j]
-        offset += H
+    add_chunk_partials(partial, bs, outs)  # chunk partials added in chunk order: a fixed order
 
 
 def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t, beta1, beta2, eps):
