@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = [
+    "conv_row",
     "conv2d_forward",
     "conv2d_backward_weights",
     "conv2d_backward_weights_relu",
@@ -32,46 +33,59 @@ __all__ = [
 _FASTMATH = {"reassoc", "contract"}
 
 
+def _conv_row(x, W, b, n, f, y, row, relu):
+    """row[:] = b[f] + sum_{c,i,j} W[f,c,i,j] * x[n, c, y+i, j:j+len(row)]; then max(row, 0) if relu.
+
+    One output row of image n and filter f, written into ``row`` (length Wo). Shared by
+    ``conv2d_forward`` and the fused training step, which recomputes rows block by block
+    (fused_step_numba.py). The kernel columns j are taken three at a time, so each pass over the
+    row does three multiply-adds per load and store of the row (a 3x3 kernel: 3 passes, not 9).
+    """
+    C = x.shape[1]
+    kh, kw = W.shape[2], W.shape[3]
+    Wo = row.shape[0]
+    zero = row.dtype.type(0)
+    for ox in range(Wo):
+        row[ox] = b[f]
+    for c in range(C):
+        for i in range(kh):
+            xrow = x[n, c, y + i]
+            j = 0
+            while j + 3 <= kw:
+                w0, w1, w2 = W[f, c, i, j], W[f, c, i, j + 1], W[f, c, i, j + 2]
+                for ox in range(Wo):
+                    row[ox] += w0 * xrow[ox + j] + w1 * xrow[ox + j + 1] + w2 * xrow[ox + j + 2]
+                j += 3
+            while j < kw:  # the last kw % 3 columns
+                w = W[f, c, i, j]
+                for ox in range(Wo):
+                    row[ox] += w * xrow[ox + j]
+                j += 1
+    if relu:
+        for ox in range(Wo):
+            v = row[ox]
+            # branch-free ReLU: a select (v if v > 0 else 0) measured several times slower
+            # here; "+ zero" turns the -0.0 of negative v into 0.0 (only v = -inf gives NaN)
+            row[ox] = v * (v > zero) + zero
+
+
+conv_row = njit(cache=True, fastmath=_FASTMATH)(_conv_row)
+
+
 def _conv2d_forward(x, W, b, out, relu):
     """out[n, f, y, :] = b[f] + sum_{c,i,j} W[f,c,i,j] * x[n, c, y+i, j:j+Wo]; ReLU if relu.
 
     Parallel contract: ``prange`` over the N*F pairs (n, f); iteration (n, f)
     writes only out[n, f], so no two iterations touch the same element.
-    Innermost loop: along an output row (vectorised); the kernel columns j are
-    taken three at a time so each pass over the row does three multiply-adds
-    per load and store of the row (a 3x3 kernel: 3 passes, not 9).
+    Each row is computed by ``conv_row`` (innermost loop along the row, vectorised).
     """
-    C = x.shape[1]
-    F, kh, kw = W.shape[0], W.shape[2], W.shape[3]
-    N, Ho, Wo = out.shape[0], out.shape[2], out.shape[3]
-    zero = out.dtype.type(0)
+    F = W.shape[0]
+    N, Ho = out.shape[0], out.shape[2]
     for p in prange(N * F):
         n = p // F
         f = p - n * F
         for y in range(Ho):
-            row = out[n, f, y]
-            for ox in range(Wo):
-                row[ox] = b[f]
-            for c in range(C):
-                for i in range(kh):
-                    xrow = x[n, c, y + i]
-                    j = 0
-                    while j + 3 <= kw:
-                        w0, w1, w2 = W[f, c, i, j], W[f, c, i, j + 1], W[f, c, i, j + 2]
-                        for ox in range(Wo):
-                            row[ox] += w0 * xrow[ox + j] + w1 * xrow[ox + j + 1] + w2 * xrow[ox + j + 2]
-                        j += 3
-                    while j < kw:  # the last kw % 3 columns
-                        w = W[f, c, i, j]
-                        for ox in range(Wo):
-                            row[ox] += w * xrow[ox + j]
-                        j += 1
-            if relu:
-                for ox in range(Wo):
-                    v = row[ox]
-                    # branch-free ReLU: a select (v if v > 0 else 0) measured several times slower
-                    # here; "+ zero" turns the -0.0 of negative v into 0.0 (only v = -inf gives NaN)
-                    row[ox] = v * (v > zero) + zero
+            conv_row(x, W, b, n, f, y, out[n, f, y], relu)
 
 
 def _conv2d_backward_weights(x, dout, dW, db):

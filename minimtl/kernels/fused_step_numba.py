@@ -44,6 +44,7 @@ backward, so each accumulator load and store feeds four multiply-adds.
 import numpy as np
 from numba import njit, prange
 
+from minimtl.kernels.conv2d_numba import conv_row
 from minimtl.kernels.dense_numba import add_chunk_partials
 from minimtl.kernels.prefetch import prefetch, prefetch_for_write
 
@@ -67,34 +68,13 @@ def _layout(images, Wc):
 def _conv_relu_block(images, Wc, bc, f, y0, y1, act):
     """act[n, (y - y0) * Wo + x] = max(0, b[f] + sum_{c,i,j} Wc[f,c,i,j] images[n, c, y+i, x+j]), y0 <= y < y1.
 
-    Three kernel columns per pass along the row, as in conv2d_numba.conv2d_forward.
+    Each row is conv2d_numba.conv_row, the row the convolution layer's forward kernel computes.
     """
-    N, C = images.shape[0], images.shape[1]
-    kh, kw = Wc.shape[2], Wc.shape[3]
-    Wo = images.shape[3] - kw + 1
-    zero = act.dtype.type(0)
+    N = images.shape[0]
+    Wo = images.shape[3] - Wc.shape[3] + 1
     for n in range(N):
         for y in range(y0, y1):
-            row = act[n, (y - y0) * Wo:(y - y0 + 1) * Wo]
-            for ox in range(Wo):
-                row[ox] = bc[f]
-            for c in range(C):
-                for i in range(kh):
-                    xrow = images[n, c, y + i]
-                    j = 0
-                    while j + 3 <= kw:
-                        w0, w1, w2 = Wc[f, c, i, j], Wc[f, c, i, j + 1], Wc[f, c, i, j + 2]
-                        for ox in range(Wo):
-                            row[ox] += w0 * xrow[ox + j] + w1 * xrow[ox + j + 1] + w2 * xrow[ox + j + 2]
-                        j += 3
-                    while j < kw:
-                        w = Wc[f, c, i, j]
-                        for ox in range(Wo):
-                            row[ox] += w * xrow[ox + j]
-                        j += 1
-            for ox in range(Wo):
-                v = row[ox]
-                row[ox] = v * (v > zero) + zero  # branch-free ReLU, as conv2d_numba (0 at the kink)
+            conv_row(images, Wc, bc, n, f, y, act[n, (y - y0) * Wo:(y - y0 + 1) * Wo], True)
 
 
 def _alive(act, L, alive):
