@@ -21,9 +21,11 @@ API
     {name: max relative error} for every parameter array, every entry checked.
 
 ``check_layer_gradients(layer, x, rng, h=1e-5) -> dict``
-    Wraps ``check_gradients`` for one layer: the loss is sum(layer.forward(x) * dout)
-    with a **random** upstream gradient ``dout`` (an all-ones dout can hide
-    transposed or symmetric mistakes). Also checks the input gradient under the
+    The check for one layer: the loss is sum(layer.forward(x) * dout) with a
+    **random** upstream gradient ``dout`` (an all-ones dout can hide transposed or
+    symmetric mistakes); the differences are taken on the outputs before the sum
+    (``numerical_gradient(..., dout=dout)``), so a tiny gradient entry is not lost
+    in the rounding of the whole loss. Also checks the input gradient under the
     key "x" (skipped when backward returns None). ``x`` is copied, never modified.
 
 All checks run in float64 with h = 1e-5: the truncation error is O(h^2) ~ 1e-10
@@ -57,11 +59,17 @@ def rel_error(a, b, floor=1e-8):
     return float(np.max(np.abs(a - b) / np.maximum(floor, np.abs(a) + np.abs(b))))
 
 
-def numerical_gradient(f, array, h=1e-5):
+def numerical_gradient(f, array, h=1e-5, dout=None):
     """Centred-difference gradient of the scalar f() with respect to every entry of ``array``.
 
+    With ``dout``, f returns an array and the scalar is sum(f() * dout); the difference is then
+    taken before the sum, sum((f(a + h e_k) - f(a - h e_k)) * dout) / 2h (as CS231n's
+    ``eval_numerical_gradient_array``), so the outputs that do not depend on entry k cancel
+    exactly instead of leaving the rounding error of two large sums.
+
     Inputs:
-    - f: callable with no arguments returning a scalar; it must read ``array``.
+    - f: callable with no arguments returning a scalar (or, with dout, an array); it must read
+      ``array``. Its result is copied at once (a layer may reuse its output buffer).
     - array: float64 ndarray, perturbed in place one entry at a time and restored
       in a ``finally`` block (bit-identical afterwards).
     - h: step size.
@@ -76,12 +84,13 @@ def numerical_gradient(f, array, h=1e-5):
         original = array[index]
         try:
             array[index] = original + h
-            f_plus = float(f())
+            f_plus = np.array(f(), dtype=np.float64)
             array[index] = original - h
-            f_minus = float(f())
+            f_minus = np.array(f(), dtype=np.float64)
         finally:
             array[index] = original
-        grad[index] = (f_plus - f_minus) / (2 * h)
+        difference = f_plus - f_minus
+        grad[index] = (difference if dout is None else np.sum(difference * dout)) / (2 * h)
     return grad
 
 
@@ -128,9 +137,15 @@ def check_layer_gradients(layer, x, rng, h=1e-5):
             input_grad["x"] = dx
         return loss
 
-    errors = check_gradients(loss_and_backward, layer.params, layer.grads, h)
     loss_and_backward()
+    analytic = {name: np.array(layer.grads[name], dtype=np.float64) for name in layer.params}
+
+    def forward():
+        return layer.forward(x)
+
+    errors = {name: rel_error(analytic[name], numerical_gradient(forward, layer.params[name], h, dout=dout))
+              for name in layer.params}
     if "x" in input_grad:
         dx = np.array(input_grad["x"], dtype=np.float64)
-        errors["x"] = rel_error(dx, numerical_gradient(lambda: np.sum(layer.forward(x) * dout), x, h))
+        errors["x"] = rel_error(dx, numerical_gradient(forward, x, h, dout=dout))
     return errors
