@@ -40,6 +40,7 @@ import json
 import os
 import platform
 import sys
+import time
 
 import numba
 import numpy as np
@@ -118,7 +119,7 @@ class Report:
         self.rows.append(row)
         if not self.as_json:
             torch_part = (f" {torch_ms:10.1f} {torch_ms / ms:8.2f}x" if torch_ms is not None else "")
-            print(f"{name:42s} {size:4d} {ms:9.2f} {row['GBps']:7.1f} {row['x_floor']:7.2f}{torch_part}"
+            print(f"{name:48s} {size:4d} {ms:9.2f} {row['GBps']:7.1f} {row['x_floor']:7.2f}{torch_part}"
                   f"{'  ' + note if note else ''}", flush=True)
 
 
@@ -176,6 +177,42 @@ def bench_kernels(size, report, rng, repeats):
                                                               1e-6, 0.9, 0.999, 1e-7), repeats), 6 * w_bytes)
         del Ws, ms_, vs_
         gc.collect()
+
+
+def bench_arithmetic(size, report, rng, repeats):
+    """The fused kernels' arithmetic alone: the blocks of an S px step with the weights in cache.
+
+    The images are cut to one block's height (the fused layout's rows per block, plus the kernel's
+    2), so each block has the same shape and loops as at S px; with 8 filters' worth of rows, W, m
+    and v (6 MB at 256 px, whatever the number of heads) stay in the L3 cache between calls. The
+    time per weight, scaled to the S px weight count, is what the step costs when DRAM is out of
+    the way: where it is as long as the real kernel's, the kernel is bound by its arithmetic (and
+    cache traffic), and no better overlap with memory traffic can bring it down to the floor.
+    """
+    side = size - 2
+    rows = max(1, min(side, fused_step_numba.ROWS_PER_BLOCK // side))
+    x = rng.random((BATCH, 1, rows + 2, size), dtype=np.float32)
+    for heads in (1, 2):
+        filters = 8 // heads
+        Wc = (rng.standard_normal((filters, 1, 3, 3)) * 0.14).astype(np.float32)
+        bc = np.zeros(filters, np.float32)
+        D = filters * rows * side
+        Ws = tuple(((rng.random((D, UNITS), dtype=np.float32) - 0.5) * 0.003) for _ in range(heads))
+        bs = tuple(np.zeros(UNITS, np.float32) for _ in range(heads))
+        outs = tuple(np.empty((BATCH, UNITS), np.float32) for _ in range(heads))
+        douts = tuple((rng.standard_normal((BATCH, UNITS)) * 1e-3).astype(np.float32) for _ in range(heads))
+        ms_, vs_ = tuple(np.zeros_like(W) for W in Ws), tuple(np.zeros_like(W) for W in Ws)
+        dWc, dbc = np.empty_like(Wc), np.empty_like(bc)
+        scale = (FILTERS * side * side) / D  # weights at S px / weights here
+        w_bytes = 4 * FILTERS * side * side * UNITS * heads
+        label = f"{heads} head{'s' if heads > 1 else ''}"
+        forward_ms = median_ms(lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), 5 * repeats)
+        report.add(f"fused forward, weights in cache, {label}", size, forward_ms * scale, w_bytes,
+                   note="W, m, v in L3; scaled to the full layer")
+        backward_ms = median_ms(lambda: fused_step_numba.conv_dense_backward_adam(
+            x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc, 1e-6, 0.9, 0.999, 1e-7), 5 * repeats)
+        report.add(f"fused backward + Adam, weights in cache, {label}", size, backward_ms * scale, 6 * w_bytes,
+                   note="W, m, v in L3; scaled to the full layer")
 
 
 # ----- whole steps -------------------------------------------------------------------------------
@@ -360,11 +397,12 @@ def main():
     report = Report(options.json, bandwidth["floor_mix_GBps"])
     if not options.json:
         torch_head = f" {'torch ms':>10s} {'torch/us':>9s}" if use_torch else ""
-        print(f"{'what':42s} {'px':>4s} {'ms':>9s} {'GB/s':>7s} {'x floor':>7s}{torch_head}")
+        print(f"{'what':48s} {'px':>4s} {'ms':>9s} {'GB/s':>7s} {'x floor':>7s}{torch_head}")
     estimates = []
     for size in sizes:
         if not options.no_kernels:
             bench_kernels(size, report, rng, options.repeats)
+            bench_arithmetic(size, report, rng, options.repeats)
         timings = {key: bench_step(key, size, report, rng, options.repeats, not options.no_readable, use_torch)
                    for key in models}
         estimates += training_estimates(size, timings)
