@@ -415,8 +415,9 @@ def main():
                           if "torch_minutes_30_epochs_steps_only" in row else "")
             print(f"  {row['arch']:17s} {row['size']:4d} px  {row['train_images']:5d} training images, "
                   f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min{torch_part}")
-    log(f"load average at the end {info['load_average_end'][0]:.2f} (2 cores: above ~0.5 means other work "
-        f"shared the machine; rerun when quiet)", quiet)
+    log(f"load average at the start {info['load_average'][0]:.2f}, at the end {info['load_average_end'][0]:.2f} "
+        f"(the end includes this benchmark's own threads; a start above ~0.5 on 2 cores means other work was "
+        f"running or had just run: rerun when quiet)", quiet)
     if options.json:
         json.dump({"machine": info, "bandwidth": bandwidth, "repeats": options.repeats, "rows": report.rows,
                    "training_estimates": estimates}, sys.stdout, indent=1)
