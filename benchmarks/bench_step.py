@@ -14,6 +14,8 @@ Then it times, each as the median of --repeats calls after warm-up (JIT compilat
 - the Dense layer kernels at D = 32 (S-2)^2 inputs and 64 units, and Adam alone (the readable path);
 - the fused step's kernels (conv + ReLU + the heads' first Dense layers forward; their backward with
   Adam), for one head and for two heads in one pass;
+- the same fused kernels with W, m and v in the L3 cache, scaled to the full layer (their arithmetic
+  alone; see bench_arithmetic);
 - a whole training step of `single` (single-pneumonia; single-tb is the same network) and
   `multitask64` (--models all adds multiclass and multitask32): the fused step that `Trainer.step`
   uses (forward, loss, backward and update), the evaluation forward pass (`model.forward`, what
