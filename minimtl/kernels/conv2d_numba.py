@@ -23,6 +23,7 @@ from numba import njit, prange
 
 __all__ = [
     "conv_row",
+    "add_row_weight_gradient",
     "conv2d_forward",
     "conv2d_backward_weights",
     "conv2d_backward_weights_relu",
@@ -143,28 +144,42 @@ def _weight_gradient_of_filter(x, dout, out, f, relu, drow, dW, db):
                     drow[ox] = grow[ox]
                     s += grow[ox]
             db_f += s
-            for c in range(C):
-                for i in range(kh):
-                    xrow = x[n, c, y + i]
-                    j = 0
-                    while j + 3 <= kw:
-                        s0, s1, s2 = zero, zero, zero
-                        for ox in range(Wo):
-                            d = drow[ox]
-                            s0 += d * xrow[ox + j]
-                            s1 += d * xrow[ox + j + 1]
-                            s2 += d * xrow[ox + j + 2]
-                        dW[f, c, i, j] += s0
-                        dW[f, c, i, j + 1] += s1
-                        dW[f, c, i, j + 2] += s2
-                        j += 3
-                    while j < kw:  # the last kw % 3 columns
-                        s = zero
-                        for ox in range(Wo):
-                            s += drow[ox] * xrow[ox + j]
-                        dW[f, c, i, j] += s
-                        j += 1
+            add_row_weight_gradient(x, n, y, drow, dW[f])
     db[f] = db_f
+
+
+def _add_row_weight_gradient(x, n, y, drow, dWf):
+    """dWf[c, i, j] += sum_ox drow[ox] * x[n, c, y+i, ox+j] for every c, i, j: one output row's share.
+
+    drow is the gradient of output row y of image n for one filter (length Wo), dWf that filter's
+    (C, kh, kw) weight gradient. Shared by the weight-gradient kernels here and the fused training
+    step (fused_step_numba.py). The kernel columns j are taken three at a time, so each load of
+    drow feeds three dot products.
+    """
+    C, kh, kw = dWf.shape[0], dWf.shape[1], dWf.shape[2]
+    Wo = drow.shape[0]
+    zero = dWf.dtype.type(0)
+    for c in range(C):
+        for i in range(kh):
+            xrow = x[n, c, y + i]
+            j = 0
+            while j + 3 <= kw:
+                s0, s1, s2 = zero, zero, zero
+                for ox in range(Wo):
+                    d = drow[ox]
+                    s0 += d * xrow[ox + j]
+                    s1 += d * xrow[ox + j + 1]
+                    s2 += d * xrow[ox + j + 2]
+                dWf[c, i, j] += s0
+                dWf[c, i, j + 1] += s1
+                dWf[c, i, j + 2] += s2
+                j += 3
+            while j < kw:  # the last kw % 3 columns
+                s = zero
+                for ox in range(Wo):
+                    s += drow[ox] * xrow[ox + j]
+                dWf[c, i, j] += s
+                j += 1
 
 
 def _conv2d_backward_input(dout, W, dx):
@@ -213,6 +228,7 @@ def _relu_backward_mask(dout, out, dpre):
 
 
 conv2d_forward = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_forward)
+add_row_weight_gradient = njit(inline="always", cache=True, fastmath=_FASTMATH)(_add_row_weight_gradient)
 _weight_gradient_of_filter = njit(cache=True, fastmath=_FASTMATH)(_weight_gradient_of_filter)
 conv2d_backward_weights = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_weights)
 conv2d_backward_weights_relu = njit(parallel=True, cache=True, fastmath=_FASTMATH)(_conv2d_backward_weights_relu)

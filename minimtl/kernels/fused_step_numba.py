@@ -44,7 +44,7 @@ backward, so each accumulator load and store feeds four multiply-adds.
 import numpy as np
 from numba import njit, prange
 
-from minimtl.kernels.conv2d_numba import conv_row
+from minimtl.kernels.conv2d_numba import add_row_weight_gradient, conv_row
 from minimtl.kernels.dense_numba import add_chunk_partials
 from minimtl.kernels.prefetch import prefetch, prefetch_for_write
 
@@ -205,7 +205,10 @@ def _dense_backward_adam_block(act, alive, L, Ws, douts, ms, vs, k0, dpre, G, lr
 
 
 def _conv_weight_grad_block(images, dpre, y0, y1, dW, db):
-    """dW[c,i,j] = sum_{n, y0<=y<y1} dot(dpre row y, images[n, c, y+i, j:j+Wo]); db = sum of dpre (overwritten)."""
+    """dW[c,i,j] = sum_{n, y0<=y<y1} dot(dpre row y, images[n, c, y+i, j:j+Wo]); db = sum of dpre (overwritten).
+
+    Each row's share is conv2d_numba.add_row_weight_gradient, as in the convolution layer's kernel.
+    """
     N, C = images.shape[0], images.shape[1]
     kh, kw = dW.shape[1], dW.shape[2]
     Wo = images.shape[3] - kw + 1
@@ -222,27 +225,7 @@ def _conv_weight_grad_block(images, dpre, y0, y1, dW, db):
             for ox in range(Wo):
                 s += drow[ox]
             total += s
-            for c in range(C):
-                for i in range(kh):
-                    xrow = images[n, c, y + i]
-                    j = 0
-                    while j + 3 <= kw:  # three kernel columns per pass: each load of drow feeds three sums
-                        s0, s1, s2 = zero, zero, zero
-                        for ox in range(Wo):
-                            d = drow[ox]
-                            s0 += d * xrow[ox + j]
-                            s1 += d * xrow[ox + j + 1]
-                            s2 += d * xrow[ox + j + 2]
-                        dW[c, i, j] += s0
-                        dW[c, i, j + 1] += s1
-                        dW[c, i, j + 2] += s2
-                        j += 3
-                    while j < kw:
-                        s = zero
-                        for ox in range(Wo):
-                            s += drow[ox] * xrow[ox + j]
-                        dW[c, i, j] += s
-                        j += 1
+            add_row_weight_gradient(images, n, y, drow, dW)
     db[0] = total
 
 
