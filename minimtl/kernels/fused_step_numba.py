@@ -87,6 +87,24 @@ def _alive(act, L, alive):
             alive[r] += act[n, r]  # activations are >= 0, so nothing cancels
 
 
+def _activation_block(images, Wc, bc, block, rows, per_filter, act, alive):
+    """Block number ``block``: its conv + ReLU activations into act, their row sums into alive.
+
+    The block is output rows y0 <= y < y1 of filter f = block // per_filter, i.e. the L rows of W
+    from k0 on (features in filter, row, column order). Returns (y0, y1, L, k0). Shared by the
+    forward and the backward kernel, which walk the same blocks.
+    """
+    Ho = images.shape[2] - Wc.shape[2] + 1
+    Wo = images.shape[3] - Wc.shape[3] + 1
+    f = block // per_filter
+    y0 = (block - f * per_filter) * rows
+    y1 = min(Ho, y0 + rows)
+    L = (y1 - y0) * Wo
+    _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
+    _alive_jit(act, L, alive)
+    return y0, y1, L, (f * Ho + y0) * Wo
+
+
 def _dense_forward_block(act, alive, L, Ws, k0, acc):
     """acc[n, offset_h + j] += sum_{r < L} act[n, r] * Ws[h][k0 + r, j] for every head h.
 
@@ -235,12 +253,13 @@ _conv_relu_block_jit = njit(**_OPTIONS)(_conv_relu_block)
 _dense_forward_block_jit = njit(**_OPTIONS)(_dense_forward_block)
 _dense_backward_adam_block_jit = njit(**_OPTIONS)(_dense_backward_adam_block)
 _conv_weight_grad_block_jit = njit(**_OPTIONS)(_conv_weight_grad_block)
+_activation_block_jit = njit(**_OPTIONS)(_activation_block)
 
 
 def _conv_dense_forward(images, Wc, bc, Ws, bs, outs):
     """outs[h] = flatten(relu(conv(images))) @ Ws[h] + bs[h]; see the module docstring for the contract."""
     N = images.shape[0]
-    Ho, Wo, rows, per_filter, n_blocks = _layout_jit(images, Wc)
+    _, Wo, rows, per_filter, n_blocks = _layout_jit(images, Wc)
     width = 0
     for h in range(len(Ws)):
         width += Ws[h].shape[1]
@@ -250,13 +269,8 @@ def _conv_dense_forward(images, Wc, bc, Ws, bs, outs):
         act = np.empty((N, rows * Wo), dtype=images.dtype)
         alive = np.empty(rows * Wo, dtype=images.dtype)
         for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
-            f = block // per_filter
-            y0 = (block - f * per_filter) * rows
-            y1 = min(Ho, y0 + rows)
-            L = (y1 - y0) * Wo
-            _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
-            _alive_jit(act, L, alive)
-            _dense_forward_block_jit(act, alive, L, Ws, (f * Ho + y0) * Wo, partial[c])
+            _, _, L, k0 = _activation_block_jit(images, Wc, bc, block, rows, per_filter, act, alive)
+            _dense_forward_block_jit(act, alive, L, Ws, k0, partial[c])
     add_chunk_partials(partial, bs, outs)  # chunk partials added in chunk order: a fixed order
 
 
@@ -264,7 +278,7 @@ def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t,
     """Adam on every Ws[h] (in place), conv gradients into dWc, dbc; see the module docstring."""
     N, C = images.shape[0], images.shape[1]
     kh, kw = Wc.shape[2], Wc.shape[3]
-    Ho, Wo, rows, per_filter, n_blocks = _layout_jit(images, Wc)
+    _, Wo, rows, per_filter, n_blocks = _layout_jit(images, Wc)
     real = images.dtype.type
     lr, b1, b2, epsilon = real(lr_t), real(beta1), real(beta2), real(eps)
     c1, c2 = real(1.0 - beta1), real(1.0 - beta2)
@@ -280,14 +294,8 @@ def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t,
         dpre = np.empty((N, rows * Wo), dtype=images.dtype)
         G = np.empty(rows * Wo * width, dtype=images.dtype)
         for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
-            f = block // per_filter
-            y0 = (block - f * per_filter) * rows
-            y1 = min(Ho, y0 + rows)
-            L = (y1 - y0) * Wo
-            _conv_relu_block_jit(images, Wc, bc, f, y0, y1, act)
-            _alive_jit(act, L, alive)
-            _dense_backward_adam_block_jit(act, alive, L, Ws, douts, ms, vs, (f * Ho + y0) * Wo, dpre, G,
-                                           lr, b1, b2, c1, c2, epsilon)
+            y0, y1, L, k0 = _activation_block_jit(images, Wc, bc, block, rows, per_filter, act, alive)
+            _dense_backward_adam_block_jit(act, alive, L, Ws, douts, ms, vs, k0, dpre, G, lr, b1, b2, c1, c2, epsilon)
             _conv_weight_grad_block_jit(images, dpre, y0, y1, dW_blocks[block], db_blocks[block])
     dWc[...] = 0
     dbc[...] = 0
