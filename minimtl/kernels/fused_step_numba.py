@@ -44,6 +44,7 @@ backward, so each accumulator load and store feeds four multiply-adds.
 import numpy as np
 from numba import njit, prange
 
+from minimtl.kernels.adam_numba import adam_element
 from minimtl.kernels.conv2d_numba import add_row_weight_gradient, conv_row
 from minimtl.kernels.dense_numba import add_chunk_partials
 from minimtl.kernels.prefetch import prefetch, prefetch_for_write
@@ -211,12 +212,7 @@ def _dense_backward_adam_block(act, alive, L, Ws, douts, ms, vs, k0, dpre, G, lr
         # Adam on the block's rows, after dpre has read the old weights
         w_flat, m_flat, v_flat = W[k0:k0 + L].reshape(-1), m[k0:k0 + L].reshape(-1), v[k0:k0 + L].reshape(-1)
         for i in range(L * H):
-            gi = G[i]
-            mi = b1 * m_flat[i] + c1 * gi
-            vi = b2 * v_flat[i] + c2 * (gi * gi)
-            m_flat[i] = mi
-            v_flat[i] = vi
-            w_flat[i] -= lr * mi / (np.sqrt(vi) + epsilon)
+            adam_element(w_flat, G, m_flat, v_flat, i, lr, b1, b2, c1, c2, epsilon)
     for n in range(N):  # the ReLU's backward: no gradient where the activation was 0
         for r in range(L):
             dpre[n, r] = dpre[n, r] * (act[n, r] > zero)
