@@ -1,5 +1,6 @@
 """The fused training step against the readable one (model.backward, then Adam.step)."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -75,6 +76,23 @@ def test_fused_step_is_deterministic():
         np.testing.assert_array_equal(first.params[name], second.params[name])
         np.testing.assert_array_equal(first_opt.v[name], second_opt.v[name])
 
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs Numba to be allowed two threads")
+def test_both_paths_give_the_same_bits_on_one_and_two_threads():
+    """The parallel contracts' promise: chunk boundaries and summation orders do not depend on threads."""
+    runs = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            runs.append(train_both_ways("multitask64", "softmax", np.float32))
+    finally:
+        numba.set_num_threads(before)
+    for (model_1, opt_1), (model_2, opt_2) in zip(*runs):  # the readable path, then the fused step
+        for name in model_1.params:
+            np.testing.assert_array_equal(model_1.params[name], model_2.params[name], err_msg=name)
+            np.testing.assert_array_equal(opt_1.v[name], opt_2.v[name], err_msg=name)
 
 def test_big_gradients_are_never_stored():
     """The fused step's point: the 28-bytes-per-weight pass never writes the big layers' dW."""
