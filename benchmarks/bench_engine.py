@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from minimtl.kernels import adam_numba, adam_reference, conv2d_numba, conv2d_reference
-from minimtl.layers import Conv2D
+from minimtl.nn.layers import Conv2D
 from timing import median_ms  # benchmarks/timing.py, beside this script
 
 N, C, F, H, W, K = 8, 1, 32, 256, 256, 3

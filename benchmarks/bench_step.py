@@ -48,12 +48,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from minimtl.fused_step import FusedStep
-from minimtl.kernels import adam_numba, conv2d_numba, dense_numba, fused_step_numba
-from minimtl.models import ARCHITECTURES, build_model
-from minimtl.objective import total_loss
-from minimtl.optim import Adam
-from minimtl.tasks import head_targets
+from minimtl.fast import fused_step_numba
+from minimtl.kernels import adam_numba, conv2d_numba, dense_numba
+from minimtl.nn.optim import Adam
+from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.objective import total_loss
+from minimtl.training.steps import make_step
+from minimtl.training.tasks import head_targets
 from timing import median_ms  # benchmarks/timing.py, beside this script
 
 BATCH, FILTERS, UNITS = 8, 32, 64
@@ -158,18 +159,17 @@ def bench_kernels(size, report, rng, repeats):
         douts = tuple((rng.standard_normal((BATCH, UNITS)) * 1e-3).astype(np.float32) for _ in range(heads))
         if heads == 1:
             report.add("dense forward (layer kernel), 1 head", size,
-                       median_ms(lambda: dense_numba.dense_forward(features, Ws, bs, outs), repeats),
+                       median_ms(lambda: dense_numba.dense_forward(features, Ws[0], bs[0], outs[0]), repeats),
                        w_bytes + act_bytes)
-            dx = np.empty_like(features)
-            dWs, dbs = tuple(np.zeros_like(W) for W in Ws), tuple(np.empty_like(b) for b in bs)
+            dx, dW, db = np.empty_like(features), np.zeros_like(Ws[0]), np.empty_like(bs[0])
             report.add("dense backward (layer kernel), 1 head", size,
-                       median_ms(lambda: dense_numba.dense_backward(features, Ws, douts, dWs, dbs, dx), repeats),
+                       median_ms(lambda: dense_numba.dense_backward(features, Ws[0], douts[0], dW, db, dx), repeats),
                        2 * w_bytes + 2 * act_bytes, note="reads W, writes dW and dx")
             m, v = np.zeros_like(Ws[0]), np.zeros_like(Ws[0])
             report.add("Adam alone, 1 head", size, median_ms(
-                lambda: adam_numba.adam_update(Ws[0].reshape(-1), dWs[0].reshape(-1), m.reshape(-1), v.reshape(-1),
+                lambda: adam_numba.adam_update(Ws[0].reshape(-1), dW.reshape(-1), m.reshape(-1), v.reshape(-1),
                                                1e-6, 0.9, 0.999, 1e-7), repeats), 7 * w_bytes)
-            del dx, dWs, m, v
+            del dx, dW, m, v
         report.add(f"fused conv+ReLU+dense forward, {label}", size, median_ms(
             lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), repeats), w_bytes,
             note=f"{dead:.0%} of feature rows all zero")
@@ -233,7 +233,7 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
     arch = MODELS[model_key]
     model = build_model(arch, size, rng)
     optimizer = Adam(model.params)
-    fused = FusedStep(model, optimizer)
+    fused = make_step("fused", model, optimizer)
     x, targets = batch_for(arch, size, rng)
     n_params = sum(p.size for p in model.params.values())
     floor_bytes = FLOOR_BYTES_PER_WEIGHT * n_params
@@ -244,19 +244,20 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
 
     fused_ms = median_ms(fused_step, repeats, warmup=2)
     torch_ms = torch_step_ms(arch, size, repeats) if use_torch else None
-    report.add(f"step {model_key} (fused, Trainer.step)", size, fused_ms, floor_bytes, torch_ms=torch_ms,
+    report.add(f"step {model_key} (fused, the default)", size, fused_ms, floor_bytes, torch_ms=torch_ms,
                note=f"{n_params / 1e6:.1f}M parameters")
     eval_ms = median_ms(lambda: model.forward(x), repeats)
     report.add(f"eval forward {model_key} (model.forward)", size, eval_ms, 4 * n_params,
                note="validation and test batches")
     if readable:
-        def readable_step():
-            _, _, dlogits = total_loss(model.forward(x), targets)
-            model.backward(dlogits)
-            optimizer.step(model.grads)
+        readable_step = make_step("readable", model, optimizer)
 
-        report.add(f"step {model_key} (readable, fused=False)", size,
-                   median_ms(readable_step, max(3, repeats // 2), warmup=1), floor_bytes)
+        def readable():
+            _, _, dlogits = total_loss(readable_step.forward(x), targets)
+            readable_step.backward_and_update(dlogits)
+
+        report.add(f"step {model_key} (readable, --step readable)", size,
+                   median_ms(readable, max(3, repeats // 2), warmup=1), floor_bytes)
     del model, optimizer, fused
     gc.collect()
     return {"step_ms": fused_ms, "eval_ms": eval_ms, "torch_ms": torch_ms}
@@ -367,7 +368,7 @@ def main():
                         help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--no-kernels", action="store_true", help="time whole steps only")
-    parser.add_argument("--no-readable", action="store_true", help="skip the readable (fused=False) step")
+    parser.add_argument("--no-readable", action="store_true", help="skip the readable step (--step readable)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()

@@ -25,8 +25,9 @@ def test_bench_step_json_has_every_row_and_the_floor_ratio():
     doc = json.loads(out)
     assert doc["bandwidth"]["floor_mix_GBps"] > 0
     names = [row["name"] for row in doc["rows"]]
-    for expected in ("fused backward + Adam, 2 heads", "step single (fused, Trainer.step)",
-                     "step multitask64 (fused, Trainer.step)", "step multitask64 (readable, fused=False)",
+    for expected in ("fused backward + Adam, 2 heads", "step single (fused, the default)",
+                     "step multitask64 (fused, the default)",
+                         "step multitask64 (readable, --step readable)",
                      "fused backward + Adam, weights in cache, 1 head"):
         assert expected in names, f"{expected!r} missing from {names}"
     for row in doc["rows"]:

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from minimtl.commands import main
 from minimtl.data import make_phantoms
-from minimtl.models import ARCHITECTURES
-from minimtl.run import evaluate_saved_run
+from minimtl.training.models import ARCHITECTURES
+from minimtl.study.run import evaluate_saved_run
 
 RATE_KEYS = {"precision", "recall", "specificity", "npv", "accuracy"}
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.compare import mean_interval, paired_differences, predicts_one_class, summarise
+from minimtl.study.compare import mean_interval, paired_differences, predicts_one_class, summarise
 
 
 def test_mean_interval_is_the_student_t_interval():

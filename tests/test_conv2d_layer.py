@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from minimtl.gradcheck import TOLERANCE, check_layer_gradients
+from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
 from minimtl.kernels import conv2d_reference
-from minimtl.layers import Conv2D
+from minimtl.nn.layers import Conv2D
 from tests.layer_contract import assert_backward_contract
 from tests.strategies import conv_shapes, seeds
 

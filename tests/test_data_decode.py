@@ -167,10 +167,27 @@ def test_option_values_are_checked(tmp_path):
         load_collection(tmp_path, crop="zoom")
 
 
-def test_progress_bar_on_stderr_while_decoding(tmp_path, capsys):
+def test_decoding_reports_progress_through_the_callback(tmp_path, capsys):
+    """The data layer draws nothing itself: it calls the progress factory it is given."""
     data = tmp_path / "data"
     build_nlm(data / "CXR_png", "CHNCXR", labels=(0, 1, 1))
-    load_collection(data, image_size=12, cache=False, progress=True)
-    assert "Decoding 3 images" in capsys.readouterr().err
-    load_collection(data, image_size=12, cache=False, progress=False)
+    bars = []
+
+    class Bar:
+        def __init__(self, label, length, status=None):
+            self.label, self.length, self.steps = label, length, 0
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            self.steps += n
+
+    load_collection(data, image_size=12, cache=False, progress=Bar)
+    assert [(bar.label, bar.length, bar.steps) for bar in bars] == [("Decoding 3 images", 3, 3)]
+    load_collection(data, image_size=12, cache=False, progress=None)
     assert capsys.readouterr().err == ""

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from minimtl.gradcheck import TOLERANCE, check_layer_gradients
-from minimtl.layers import Dense
+from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
+from minimtl.nn.layers import Dense
 from tests.layer_contract import assert_backward_contract
 from tests.strategies import dense_shapes, seeds
 

@@ -3,8 +3,8 @@
 import numpy as np
 from hypothesis import given
 
-from minimtl.gradcheck import TOLERANCE, check_layer_gradients
-from minimtl.layers import Flatten
+from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
+from minimtl.nn.layers import Flatten
 from tests.strategies import conv_shapes, seeds
 
 

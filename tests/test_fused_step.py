@@ -1,19 +1,22 @@
 """The fused training step against the readable one (model.backward, then Adam.step)."""
 
+from dataclasses import replace
+
 import numba
 import numpy as np
 import pytest
 
-from minimtl.config import RunConfig
 from minimtl.data import make_phantoms
-from minimtl.fused_step import FusedStep, UnsupportedModel
-from minimtl.graph import MultiHead, Sequential
-from minimtl.layers import Conv2D, Dense, Flatten, ReLU
-from minimtl.models import ARCHITECTURES, build_model
-from minimtl.objective import total_loss
-from minimtl.optim import SGD, Adam
-from minimtl.tasks import head_targets
-from minimtl.train import Trainer
+from minimtl.fast.fused_step import FusedStep, UnsupportedModel
+from minimtl.nn.graph import MultiHead, Sequential
+from minimtl.nn.layers import Conv2D, Dense, Flatten, ReLU
+from minimtl.nn.optim import SGD, Adam
+from minimtl.training.config import RunConfig
+from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.objective import total_loss
+from minimtl.training.steps import ReadableStep, make_step
+from minimtl.training.tasks import head_targets
+from minimtl.training.train import Trainer
 
 CASES = [("single-tb", "softmax"), ("single-pneumonia", "sigmoid"), ("multiclass", "softmax"),
          ("multitask64", "softmax"), ("multitask32", "sigmoid")]
@@ -104,17 +107,20 @@ def test_big_gradients_are_never_stored():
     assert np.any(model.grads["heads.tb.dense1.b"]) and np.any(model.grads["trunk.conv.W"])
 
 
-def test_step_size_is_what_adam_step_applies():
-    """Adam.step_size (also used by the fused step) is the bias correction Adam.step applies: one
-    Adam.step on a scalar from m = v = 0 moves it by lr_t * g*0.1 / (sqrt(g*g*0.001) + eps)."""
+def test_begin_step_gives_the_step_size_adam_step_applies():
+    """Adam.begin_step (called by both steps) counts the step and returns lr_t = lr sqrt(1 - b2^t) /
+    (1 - b1^t), the bias correction Adam.step applies: one Adam.step on a scalar moves it by
+    lr_t * m / (sqrt(v) + eps) with the new moments."""
     w = np.array([1.0])
-    opt = Adam({"w": w}, lr=0.01)
+    opt, twin = Adam({"w": w}, lr=0.01), Adam({"w": np.array([1.0])}, lr=0.01)
     for t in (1, 2, 3):
         before = w.copy()
-        m, v = opt.m["w"].copy(), opt.v["w"].copy()
+        m, v = (a.copy() for a in opt.moments("w"))
         opt.step({"w": np.array([2.0])})
+        lr_t = twin.begin_step()
+        assert twin.t == opt.t == t and lr_t == 0.01 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         m_new, v_new = 0.9 * m + 0.1 * 2.0, 0.999 * v + 0.001 * 4.0
-        expected = before - opt.step_size(t) * m_new / (np.sqrt(v_new) + opt.eps)
+        expected = before - lr_t * m_new / (np.sqrt(v_new) + opt.eps)
         np.testing.assert_allclose(w, expected, rtol=1e-15)
 
 
@@ -143,18 +149,26 @@ def test_backward_before_forward_is_an_error():
         FusedStep(model, Adam(model.params)).backward_and_update({"tb": np.zeros((1, 2), np.float32)})
 
 
-def test_trainer_fused_and_readable_paths_train_the_same_weights(tmp_path):
-    """Trainer(fused=True) is the default; fused=False is the escape hatch to the readable path."""
+def test_trainer_fused_and_readable_steps_train_the_same_weights(tmp_path):
+    """RunConfig.step chooses the step: "fused" (the default) or "readable", the same weights."""
     phantoms = make_phantoms(n_per_class=6, image_size=12, seed=1)
     config = RunConfig(arch="multitask64", image_size=12, batch_size=4, epochs=2, split="patient",
                        val_fraction=0.2, seed=5)
-    quiet = {"progress": False, "log": lambda line: None}
+    assert config.step == "fused"
+    quiet = {"progress": None, "log": lambda line: None}
     trainers = {}
-    for fused in (True, False):
-        trainer = Trainer(config, phantoms, tmp_path / str(fused), fused=fused, **quiet)
+    for step in ("fused", "readable"):
+        trainer = Trainer(replace(config, step=step), phantoms, tmp_path / step, **quiet)
         trainer.make_or_load_split()
         trainer.fit()
-        trainers[fused] = trainer
-    assert trainers[True].fused_step is not None and trainers[False].fused_step is None
-    for name, w in trainers[False].params.items():
-        np.testing.assert_allclose(trainers[True].params[name], w, rtol=0, atol=1e-5, err_msg=name)
+        trainers[step] = trainer
+    assert isinstance(trainers["fused"].train_step, FusedStep)
+    assert isinstance(trainers["readable"].train_step, ReadableStep)
+    for name, w in trainers["readable"].params.items():
+        np.testing.assert_allclose(trainers["fused"].params[name], w, rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_unknown_step_is_named():
+    model = build_model("single-tb", 8, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown step 'fast'; choose one of fused, readable"):
+        make_step("fast", model, Adam(model.params))

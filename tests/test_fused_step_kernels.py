@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minimtl.kernels import conv2d_reference, fused_step_numba, fused_step_reference
+from minimtl.fast import fused_step_numba, fused_step_reference
+from minimtl.kernels import conv2d_reference
 from tests.strategies import float_dtypes, seeds
 
 BACKENDS = [pytest.param(fused_step_reference, id="reference"), pytest.param(fused_step_numba, id="numba")]

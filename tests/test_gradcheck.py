@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from minimtl.gradcheck import TOLERANCE, check_gradients, check_layer_gradients, numerical_gradient, rel_error
-from minimtl.layers import Dense
+from minimtl.nn.gradcheck import TOLERANCE, check_gradients, check_layer_gradients, numerical_gradient, rel_error
+from minimtl.nn.layers import Dense
 
 
 def test_numerical_gradient_of_a_known_function():

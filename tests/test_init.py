@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from minimtl.init import glorot_uniform
-from minimtl.layers import Conv2D, Dense
+from minimtl.nn.init import glorot_uniform
+from minimtl.nn.layers import Conv2D, Dense
 
 
 def test_limit_and_spread():
@@ -42,3 +42,9 @@ def test_bad_arguments_are_named():
         glorot_uniform((2, 2), 2, 2, np.random.RandomState(0))
     with pytest.raises(ValueError, match="fan_in and fan_out must be positive"):
         glorot_uniform((2, 2), 0, 2, np.random.default_rng(0))
+
+
+def test_no_rng_leaves_kernels_zero_for_loading():
+    """rng=None draws nothing: the weights are zero until a checkpoint is loaded into them."""
+    assert not Dense(5, 3, rng=None).params["W"].any()
+    assert not Conv2D(1, 2, 3, rng=None).params["W"].any()

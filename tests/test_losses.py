@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minimtl.gradcheck import TOLERANCE, check_gradients
-from minimtl.losses import sigmoid_cross_entropy, softmax_cross_entropy
+from minimtl.nn.gradcheck import TOLERANCE, check_gradients
+from minimtl.nn.losses import sigmoid_cross_entropy, softmax_cross_entropy
 from tests.strategies import masks, seeds
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from minimtl.metrics import binary_metrics, rate, roc_auc, wilson_interval
+from minimtl.training.metrics import binary_metrics, rate, roc_auc, wilson_interval
 
 
 def test_wilson_interval_textbook_example():

@@ -7,12 +7,12 @@ heads send back, so if MultiHead.backward dropped or doubled a head, the conv we
 import numpy as np
 import pytest
 
-from minimtl.gradcheck import TOLERANCE, check_gradients
-from minimtl.graph import MultiHead, Sequential
-from minimtl.layers import Conv2D, Dense, Flatten, ReLU
-from minimtl.models import ARCHITECTURES
-from minimtl.objective import total_loss
-from minimtl.tasks import head_targets
+from minimtl.nn.gradcheck import TOLERANCE, check_gradients
+from minimtl.nn.graph import MultiHead, Sequential
+from minimtl.nn.layers import Conv2D, Dense, Flatten, ReLU
+from minimtl.training.models import ARCHITECTURES
+from minimtl.training.objective import total_loss
+from minimtl.training.tasks import head_targets
 
 
 def small_two_headed_network(rng, sigmoid_tb=False):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minimtl.optim import SGD, Adam
+from minimtl.nn.optim import SGD, Adam
 
 
 def _problem(dtype=np.float64, seed=0):

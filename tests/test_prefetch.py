@@ -5,7 +5,7 @@ import pytest
 from numba import config, njit
 from numba.core.errors import TypingError
 
-from minimtl.kernels.prefetch import prefetch, prefetch_for_write
+from minimtl.fast.prefetch import prefetch, prefetch_for_write
 
 
 @njit

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from minimtl.commands import main
 from minimtl.data import resolve_data_dir
-from minimtl.models import ARCHITECTURES
+from minimtl.training.models import ARCHITECTURES
 
 DATA_DIR = resolve_data_dir(None)
 HAVE_SETS = (DATA_DIR / "chest_xray").is_dir() and any(DATA_DIR.glob("**/CHNCXR_*_*.png"))

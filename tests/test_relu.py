@@ -3,8 +3,8 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
-from minimtl.gradcheck import TOLERANCE, check_layer_gradients
-from minimtl.layers import ReLU
+from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
+from minimtl.nn.layers import ReLU
 from tests.strategies import away_from_zero, seeds
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from minimtl.models import ARCHITECTURES
-from minimtl.tasks import head_targets, sigmoid, softmax, task_predictions
+from minimtl.training.models import ARCHITECTURES
+from minimtl.training.tasks import head_targets, sigmoid, softmax, task_predictions
 
 DATASET = np.array(["tb", "pneumonia", "tb", "pneumonia"])
 LABELS = np.array([1, 1, 0, 0])

@@ -6,14 +6,15 @@ import signal
 import numpy as np
 import pytest
 
-import minimtl.train as train_module
-from minimtl.checkpoint import load_checkpoint
-from minimtl.config import RunConfig
+import minimtl.training.train as train_module
+from minimtl.training.checkpoint import load_checkpoint
+from minimtl.training.config import RunConfig
 from minimtl.data import make_phantoms
-from minimtl.run import train_and_report
-from minimtl.train import CHECKPOINT, Trainer, TrainingDiverged, TrainingInterrupted
+from minimtl.study.run import train_and_report
+from minimtl.common.run_folder import RunFolder
+from minimtl.training.train import Trainer, TrainingDiverged, TrainingInterrupted
 
-QUIET = {"progress": False, "log": lambda line: None}
+QUIET = {"progress": None, "log": lambda line: None}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def config(**changes):
 
 
 def final_weights(run_dir):
-    with np.load(run_dir / CHECKPOINT) as stored:
+    with np.load(RunFolder(run_dir).checkpoint) as stored:
         return {key: stored[key].copy() for key in stored.files if key.startswith("param/")}
 
 
@@ -116,7 +117,7 @@ def test_checkpoint_holds_adam_state_and_epoch(phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_and_report(config(epochs=2), phantoms, run_dir, **QUIET)
     trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
-    state = load_checkpoint(run_dir / CHECKPOINT, trainer.params, trainer.optimizer)
+    state = load_checkpoint(RunFolder(run_dir).checkpoint, trainer.params, trainer.optimizer)
     assert state["epoch"] == 2 and state["in_epoch"] is None
     assert trainer.optimizer.t == 2 * steps_per_epoch(run_dir)
     assert len(state["history"]) == 2

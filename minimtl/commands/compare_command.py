@@ -4,12 +4,12 @@ from pathlib import Path
 
 import click
 
-from minimtl.atomic import write_text
-from minimtl.commands.options import data_options, load_run_data
-from minimtl.compare import PROTOCOLS, VARIANTS, summarise
-from minimtl.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
-from minimtl.compare_runs import estimate_seconds, run_all
-from minimtl.config import RunConfig
+from minimtl.commands.options import click_progress, data_options, echo_err, load_run_data
+from minimtl.common.atomic import write_text
+from minimtl.study.compare import PROTOCOLS, VARIANTS, summarise
+from minimtl.study.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
+from minimtl.study.compare_runs import estimate_seconds, run_all
+from minimtl.training.config import RunConfig
 
 DEFAULTS = RunConfig()
 
@@ -49,13 +49,14 @@ def compare_command(seeds, protocol, reshuffled_test, variants, epochs, batch_si
     base = RunConfig(image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr)
     collection = load_run_data(data_dir, image_size, crop, strict, progress=True)
     seed_list = list(range(seeds))
-    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    log = echo_err
     estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
     log(f"{len(chosen_variants) * seeds} runs ({', '.join(chosen)} x seeds {seed_list}), {protocol} protocol, "
         f"{image_size} px, {epochs} epochs: expected about {estimate / 60:.0f} min on this machine "
         f"(finished runs in {out} are reused)")
     per_run = run_all(base, collection, out, protocol, seed_list, reshuffled=reshuffled_test,
-                      variants=chosen_variants, log=log, progress=progress)
+                      variants=chosen_variants, log=log,
+                      progress=click_progress if progress else None)
     summary = summarise(per_run, seed_list)
     settings = {"protocol": protocol, "image_size": image_size, "epochs": epochs, "batch_size": batch_size,
                 "lr": lr, "seeds": seed_list, "variants": chosen, "synthetic": bool(collection.synthetic),

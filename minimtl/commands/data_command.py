@@ -6,7 +6,7 @@ import sys
 import click
 import numpy as np
 
-from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS
+from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS, click_progress, data_options, echo_err
 from minimtl.data import DataError, load_or_phantoms
 from minimtl.data.layouts import LAYOUTS
 from minimtl.data.splits import SPLIT_METHODS, make_split
@@ -16,26 +16,10 @@ __all__ = ["data"]
 
 
 @click.command("data")
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, dir_okay=True),
-    default=None,
-    help="Folder holding the images (default: $MINIMTL_DATA, else data/ in the repository).",
-)
-@click.option(
-    "--image-size", type=click.IntRange(min=8), default=256, show_default=True, help="Side of the square images."
-)
-@click.option(
-    "--crop",
-    type=click.Choice(["stretch", "center"]),
-    default="stretch",
-    show_default=True,
-    help="stretch: squash the whole image (the study); center: largest centred square.",
-)
+@data_options
 @click.option(
     "--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Folder layout to look for."
 )
-@click.option("--strict", is_flag=True, help="Make bad files and folders an error (default: skip and list them).")
 @click.option(
     "--split", "split_method", type=click.Choice(SPLIT_METHODS), default=None, help="Also show this split and its leaks."
 )
@@ -57,7 +41,7 @@ __all__ = ["data"]
 @click.option("--no-cache", is_flag=True, help="Decode every file again and do not write the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def data(
-    data_dir, image_size, crop, layout, strict, split_method, seed, test_fraction, val_fraction, no_cache, as_json
+    data_dir, image_size, crop, strict, layout, split_method, seed, test_fraction, val_fraction, no_cache, as_json
 ):
     """Show the datasets, sites, labels, splits, patients, duplicates and skipped files found."""
     try:
@@ -70,7 +54,8 @@ def data(
             layout=layout,
             strict=strict,
             cache=not no_cache,
-            progress=sys.stderr.isatty(),
+            progress=click_progress if sys.stderr.isatty() else None,
+            echo=echo_err,
         )
     except DataError as error:
         raise click.ClickException(str(error)) from None

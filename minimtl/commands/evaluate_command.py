@@ -5,10 +5,10 @@ from pathlib import Path
 
 import click
 
-from minimtl.atomic import write_json
+from minimtl.common.atomic import write_json
 from minimtl.commands.options import load_run_data
-from minimtl.report import metrics_table
-from minimtl.run import evaluate_saved_run, read_config
+from minimtl.study.report import metrics_table
+from minimtl.study.run import evaluate_saved_run, read_config
 
 
 @click.command("evaluate")

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from minimtl.config import RunConfig
+from minimtl.commands.options import click_progress, data_options, echo_err, load_run_data
 from minimtl.data import SPLIT_METHODS
-from minimtl.models import ARCHITECTURES
-from minimtl.run import read_config, train_and_report
-from minimtl.tasks import OTHER_LABEL_POLICIES
-from minimtl.train import TrainingDiverged, TrainingInterrupted
-from minimtl.commands.options import data_options, load_run_data
+from minimtl.study.run import read_config, train_and_report
+from minimtl.training.config import RunConfig
+from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
+from minimtl.training.steps import STEPS
+from minimtl.training.tasks import OTHER_LABEL_POLICIES
+from minimtl.training.train import TrainingDiverged, TrainingInterrupted
 
 DEFAULTS = RunConfig()
 
@@ -30,7 +31,7 @@ Without real data the run uses synthetic phantoms and says so.
 
 @click.command("run", help=HELP)
 @click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=DEFAULTS.arch, show_default=True)
-@click.option("--head", type=click.Choice(["softmax", "sigmoid"]), default=DEFAULTS.head, show_default=True,
+@click.option("--head", type=click.Choice(HEADS), default=DEFAULTS.head, show_default=True,
               help="two-logit softmax heads (the study) or one-logit sigmoid heads")
 @click.option("--other-labels", type=click.Choice(OTHER_LABEL_POLICIES), default=DEFAULTS.other_labels,
               show_default=True, help="multi-task: the other dataset's images count as negatives, or are masked out")
@@ -43,6 +44,9 @@ Without real data the run uses synthetic phantoms and says so.
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=DEFAULTS.val_fraction, show_default=True,
               help="part of the training side held out for validation (0: none, as the study)")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--step", type=click.Choice(list(STEPS)), default=DEFAULTS.step, show_default=True,
+              help="fused: each big weight read and written once per step (fast); readable: layer by layer, "
+                   "as the tutorial derives it (same numbers to float32 rounding)")
 @data_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that receives the run folder")
@@ -50,7 +54,7 @@ Without real data the run uses synthetic phantoms and says so.
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="continue an interrupted run from its folder (its own options are used)")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
-def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, val_fraction, seed,
+def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, val_fraction, seed, step,
                 data_dir, image_size, crop, strict, out, name, resume_dir, progress):
     if resume_dir is not None:
         config, stored = read_config(resume_dir)
@@ -60,9 +64,9 @@ def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, 
     else:
         config = RunConfig(arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                            batch_size=batch_size, epochs=epochs, lr=lr, split=split_method,
-                           val_fraction=val_fraction, seed=seed)
+                           val_fraction=val_fraction, seed=seed, step=step)
         try:
-            config_check(config)
+            check_arch_and_head(config.arch, config.head)
         except ValueError as error:
             raise click.UsageError(str(error)) from None
         name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -71,10 +75,9 @@ def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, 
             raise click.UsageError(f"{run_dir} already holds a run; pick another --name, or continue it "
                                    f"with --resume {run_dir}")
         collection = load_run_data(data_dir, image_size, crop, strict, progress)
-    log = lambda line: click.echo(line, err=True)  # noqa: E731
     try:
         metrics = train_and_report(config, collection, run_dir, resume=resume_dir is not None,
-                                   progress=progress, log=log)
+                                   progress=click_progress if progress else None, log=echo_err)
     except TrainingInterrupted as stop:
         click.echo(f"\n{stop}. Saved. Continue with:\n  python cli.py run --resume {run_dir}", err=True)
         sys.exit(130)
@@ -86,12 +89,6 @@ def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, 
         click.echo(f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
                    f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}"
                    + ("  [SYNTHETIC]" if metrics["synthetic"] else ""))
-
-
-def config_check(config):
-    """Reject combinations the model builder would refuse, before any data is loaded."""
-    if ARCHITECTURES[config.arch].multiclass and config.head == "sigmoid":
-        raise ValueError("--head sigmoid needs two-class heads; --arch multiclass has one 3-class softmax head")
 
 
 def _pct(rate):

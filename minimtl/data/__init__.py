@@ -4,6 +4,7 @@
 ``Collection``; ``make_split`` gives a ``Split`` with its leak report; ``summarize`` describes both.
 """
 
+from minimtl.data.batches import to_input
 from minimtl.data.collection import Collection
 from minimtl.data.errors import DataError, NoDataFound
 from minimtl.data.leaks import duplicate_groups, leak_report, linked_groups
@@ -28,4 +29,5 @@ __all__ = [
     "leak_report",
     "summarize",
     "format_summary",
+    "to_input",
 ]

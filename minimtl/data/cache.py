@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minimtl.atomic import TEMP_PREFIX, atomic_open, write_text
+from minimtl.common.atomic import TEMP_PREFIX, atomic_open, write_text
 
 __all__ = ["DecodedImages", "default_cache_dir", "cache_key", "read_cache", "write_cache", "CACHE_VERSION"]
 

@@ -8,13 +8,12 @@ stderr and returns synthetic phantoms instead.
 """
 
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 
-import click
 import numpy as np
+
+from minimtl.common.progress import echo_stderr, no_progress
 
 from minimtl.data.cache import DecodedImages, cache_key, default_cache_dir, read_cache, write_cache
 from minimtl.data.collection import Collection
@@ -57,10 +56,11 @@ def load_collection(
     crop="stretch",
     strict=False,
     cache=True,
-    progress=True,
+    progress=no_progress,
     cache_dir=None,
     layout="auto",
     workers=None,
+    echo=echo_stderr,
 ):
     """Find, decode (or load from the cache) and describe every image below ``data_dir``.
 
@@ -70,10 +70,11 @@ def load_collection(
     - crop: ``"stretch"`` (the study: whole image squashed to a square) or ``"center"``.
     - strict: bool; False skips bad files and lists them in ``Collection.skipped``, True raises.
     - cache: bool, use and fill the decode cache.
-    - progress: bool, show a progress bar on stderr while decoding.
+    - progress: a progress factory (:mod:`minimtl.common.progress`) for the decoding bar.
     - cache_dir: str, Path or None (None: ``cache.default_cache_dir()``).
     - layout: ``"auto"``, ``"kermany"``, ``"nlm"`` or ``"generic"`` (see ``layouts``).
     - workers: int or None, decoding threads (None: the CPUs this process may use, at most 8).
+    - echo: callable(str) for notices about the cache (default: a line on stderr).
 
     Returns:
     - Collection, rows sorted by dataset then path, ``synthetic=False``.
@@ -98,7 +99,7 @@ def load_collection(
     if strict and scan.skipped:
         raise DataError(_bad_files_message(scan.skipped, data_dir))
 
-    decoded = _decoded_images(data_dir, scan.records, image_size, crop, cache, cache_dir, progress, workers)
+    decoded = _decoded_images(data_dir, scan.records, image_size, crop, cache, cache_dir, progress, workers, echo)
     if strict and decoded.failures:
         raise DataError(_bad_files_message(decoded.failures, data_dir))
     ok = set(decoded.paths)
@@ -126,32 +127,31 @@ def load_collection(
     )
 
 
-def load_or_phantoms(data_dir=None, image_size=256, phantoms_per_class=100, seed=0, echo=None, **options):
+def load_or_phantoms(data_dir=None, image_size=256, phantoms_per_class=100, seed=0, echo=echo_stderr, **options):
     """``load_collection``, or synthetic phantoms (with a one-line notice) when there is no data.
 
     Inputs:
     - data_dir, image_size, **options: as for ``load_collection`` (crop, strict, cache, ...).
     - phantoms_per_class: int, phantoms per (dataset, label) if no data is found.
     - seed: int, the phantoms' seed.
-    - echo: callable(str) for the notice; None prints it to stderr.
+    - echo: callable(str) for the notice (default: a line on stderr).
 
     Returns:
     - Collection (``synthetic=True`` when it holds phantoms).
     """
     try:
-        return load_collection(data_dir, image_size=image_size, **options)
+        return load_collection(data_dir, image_size=image_size, echo=echo, **options)
     except NoDataFound as error:
-        notice = f"{error} Using synthetic phantoms instead; every result will be marked SYNTHETIC."
-        (echo or (lambda text: click.echo(text, err=True)))(notice)
+        echo(f"{error} Using synthetic phantoms instead; every result will be marked SYNTHETIC.")
         return make_phantoms(n_per_class=phantoms_per_class, image_size=image_size, seed=seed)
 
 
-def decode_records(data_dir, records, image_size, crop="stretch", progress=True, workers=None):
+def decode_records(data_dir, records, image_size, crop="stretch", progress=no_progress, workers=None):
     """Decode the files of ``records`` in order, in worker threads when there are many.
 
     Inputs:
     - data_dir: Path of the data folder; records: list of ImageRecord.
-    - image_size: int S; crop: str; progress: bool (progress bar on stderr).
+    - image_size: int S; crop: str; progress: a progress factory (:mod:`minimtl.common.progress`).
     - workers: int or None (None: usable CPUs, at most 8).
 
     Returns:
@@ -163,12 +163,7 @@ def decode_records(data_dir, records, image_size, crop="stretch", progress=True,
     hashes, failures = [], []
     if workers is None:
         workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-    bar = (
-        click.progressbar(length=len(jobs), label=f"Decoding {len(jobs)} images", file=sys.stderr)
-        if progress and jobs
-        else nullcontext(None)
-    )
-    with bar as bar:  # None when there is no bar
+    with (progress or no_progress)(f"Decoding {len(jobs)} images", len(jobs)) as bar:
         if workers > 1 and len(jobs) >= _PARALLEL_MIN_FILES:
             # Threads, not processes: Pillow (decode, resize) and hashlib release the GIL, so two
             # threads decode nearly twice as fast, without pickling pixels between processes or
@@ -193,17 +188,16 @@ def _collect(results, records, images, ok, hashes, failures, bar):
             hashes.append(pixel_hash)
         else:
             failures.append((records[i].path, reason))
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
 
 
-def _decoded_images(data_dir, records, image_size, crop, cache, cache_dir, progress, workers):
+def _decoded_images(data_dir, records, image_size, crop, cache, cache_dir, progress, workers, echo):
     """Pixels for ``records`` from the cache, or decoded and then cached."""
     key = None
     if cache:
         cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         if _is_inside(cache_dir, data_dir):
-            click.echo(f"Not caching: the cache folder {cache_dir} is inside the data folder {data_dir}.", err=True)
+            echo(f"Not caching: the cache folder {cache_dir} is inside the data folder {data_dir}.")
             cache = False
     if cache:
         key = cache_key(data_dir, records, image_size, crop)
@@ -211,13 +205,13 @@ def _decoded_images(data_dir, records, image_size, crop, cache, cache_dir, progr
         if decoded is not None:
             return decoded
         if problem:
-            click.echo(f"The image cache in {cache_dir} is unusable ({problem}); decoding again.", err=True)
+            echo(f"The image cache in {cache_dir} is unusable ({problem}); decoding again.")
     decoded = decode_records(data_dir, records, image_size, crop, progress, workers)
     if cache:
         try:
             write_cache(cache_dir, key, decoded)
         except OSError as error:
-            click.echo(f"Could not write the image cache in {cache_dir} ({error}); carrying on without it.", err=True)
+            echo(f"Could not write the image cache in {cache_dir} ({error}); carrying on without it.")
     return decoded
 
 

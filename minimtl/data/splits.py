@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minimtl.atomic import write_text
+from minimtl.common.atomic import write_text
 from minimtl.data.errors import DataError
 from minimtl.data.leaks import SIDES, leak_report, linked_groups
 

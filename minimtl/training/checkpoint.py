@@ -1,7 +1,7 @@
 """One checkpoint file per run: weights, optimiser state, RNG state and progress, written atomically.
 
 Everything lives in a single ``.npz`` so that the weights and the state that goes with them can
-never come from two different epochs: the file is replaced whole (see ``minimtl.atomic``).
+never come from two different epochs: the file is replaced whole (see ``minimtl.common.atomic``).
 
 Keys: ``param/<name>`` for each weight array, ``optim/<key>`` for each entry of the optimiser's
 ``state_dict()`` (Adam: ``t``, ``m/<name>``, ``v/<name>``), and ``state_json``: a JSON string with the epoch, the shuffling RNG's state,
@@ -13,7 +13,7 @@ import zipfile
 
 import numpy as np
 
-from minimtl.atomic import save_npz
+from minimtl.common.atomic import save_npz
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_params", "CheckpointError"]
 

@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from minimtl.init import glorot_uniform
-from minimtl.kernels import conv2d_numba
+from minimtl.kernels import chosen
+from minimtl.nn.init import initial_kernel
+
+conv2d_kernels = chosen("minimtl.kernels.conv2d")  # conv2d_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
 
 __all__ = ["Conv2D"]
 
@@ -20,7 +22,7 @@ class Conv2D:
     - in_channels C, out_channels F: ints.
     - kernel_size: int k (k x k) or a pair (kh, kw).
     - rng: numpy Generator for the glorot-uniform weights (Keras fans:
-      fan_in = C*kh*kw, fan_out = F*kh*kw); default np.random.default_rng().
+      fan_in = C*kh*kw, fan_out = F*kh*kw); None leaves W zero, for weights about to be loaded.
     - dtype: np.float32 (training) or np.float64 (gradient checks).
     - relu: if True, out = max(conv, 0) computed inside the kernel (fused ReLU).
     - input_grad: if False, backward skips dx (a first layer needs none) and returns None.
@@ -42,20 +44,29 @@ class Conv2D:
         if min(in_channels, out_channels, kh, kw) < 1:
             raise ValueError(f"Conv2D needs positive channels and kernel size, got in_channels={in_channels}, "
                              f"out_channels={out_channels}, kernel_size={(kh, kw)}")
-        if rng is None:
-            rng = np.random.default_rng()
         self.dtype = np.dtype(dtype)
         self.relu = bool(relu)
         self.input_grad = bool(input_grad)
         shape = (out_channels, in_channels, kh, kw)
         self.params = {
-            "W": glorot_uniform(shape, in_channels * kh * kw, out_channels * kh * kw, rng, self.dtype),
+            "W": initial_kernel(shape, in_channels * kh * kw, out_channels * kh * kw, rng, self.dtype),
             "b": np.zeros(out_channels, dtype=self.dtype),
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.x = None      # forward input, (N, C, H, W); backward needs it for dW
         self.out = None    # forward output buffer, (N, F, Ho, Wo); reused; fused-ReLU backward reads it
         self.dpre = None   # scratch for the masked gradient (input_grad=True only), same shape as out
+
+    def __repr__(self):
+        F, C, kh, kw = self.params["W"].shape
+        return f"Conv2D({C} -> {F}, {kh}x{kw}{', relu' if self.relu else ''})"
+
+    def output_shape(self, input_shape):
+        """(C, H, W) -> (F, H - kh + 1, W - kw + 1): the shape of one example's output (no batch axis)."""
+        F, C, kh, kw = self.params["W"].shape
+        if len(input_shape) != 3 or input_shape[0] != C or input_shape[1] < kh or input_shape[2] < kw:
+            raise ValueError(f"{self!r} expects inputs (C={C}, H>={kh}, W>={kw}), got {input_shape}")
+        return (F, input_shape[1] - kh + 1, input_shape[2] - kw + 1)
 
     def forward(self, x):
         """x: (N, C, H, W) -> out: (N, F, Ho, Wo) (a layer-owned buffer, see class docstring)."""
@@ -69,7 +80,7 @@ class Conv2D:
         if self.out is None or self.out.shape != out_shape:
             self.out = np.empty(out_shape, dtype=self.dtype)
             self.dpre = None
-        conv2d_numba.conv2d_forward(x, W, b, self.out, self.relu)
+        conv2d_kernels.conv2d_forward(x, W, b, self.out, self.relu)
         self.x = x
         return self.out
 
@@ -84,16 +95,16 @@ class Conv2D:
             raise ValueError(f"Conv2D.backward expects dout of shape {self.out.shape}, got {dout.shape}")
         dout = np.ascontiguousarray(dout, dtype=self.dtype)
         if self.relu:  # the weight gradient applies the ReLU's mask (out > 0) row by row
-            conv2d_numba.conv2d_backward_weights_relu(self.x, dout, self.out, self.grads["W"], self.grads["b"])
+            conv2d_kernels.conv2d_backward_weights_relu(self.x, dout, self.out, self.grads["W"], self.grads["b"])
         else:
-            conv2d_numba.conv2d_backward_weights(self.x, dout, self.grads["W"], self.grads["b"])
+            conv2d_kernels.conv2d_backward_weights(self.x, dout, self.grads["W"], self.grads["b"])
         if not self.input_grad:
             return None
         if self.relu:  # the input gradient needs the masked gradient as an array
             if self.dpre is None:
                 self.dpre = np.empty_like(self.out)
-            conv2d_numba.relu_backward_mask(dout, self.out, self.dpre)
+            conv2d_kernels.relu_backward_mask(dout, self.out, self.dpre)
             dout = self.dpre
         dx = np.empty_like(self.x)
-        conv2d_numba.conv2d_backward_input(dout, self.params["W"], dx)
+        conv2d_kernels.conv2d_backward_input(dout, self.params["W"], dx)
         return dx

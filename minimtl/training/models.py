@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minimtl.graph import MultiHead, Sequential
-from minimtl.layers import Conv2D, Dense, Flatten, ReLU
+from minimtl.nn.graph import MultiHead, Sequential
+from minimtl.nn.layers import Conv2D, Dense, Flatten, ReLU
 
-__all__ = ["ARCHITECTURES", "Architecture", "build_model", "conv_output_size"]
+__all__ = ["ARCHITECTURES", "HEADS", "Architecture", "build_model", "check_arch_and_head", "conv_output_size"]
 
+HEADS = ("softmax", "sigmoid")
 CONV_FILTERS = 32
 CONV_KERNEL = 3
 
@@ -65,6 +66,21 @@ def conv_output_size(image_size):
     return image_size - CONV_KERNEL + 1
 
 
+def check_arch_and_head(arch, head):
+    """The Architecture of ``arch`` after checking that it exists and can have ``head`` heads.
+
+    Raises ValueError naming the option (the ``run`` command calls this before loading any image).
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    spec = ARCHITECTURES[arch]
+    if spec.multiclass and head == "sigmoid":
+        raise ValueError(f"--head sigmoid needs two-class heads; --arch {arch} has one 3-class softmax head")
+    return spec
+
+
 def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
     """Build a fresh, Keras-initialised network.
 
@@ -72,18 +88,13 @@ def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
     - arch: a key of ``ARCHITECTURES``
     - image_size: S, the side of the (1, S, S) input images
     - rng: numpy Generator; every weight is drawn from it, layer by layer in a fixed order
+      (None: all weights zero, for a model whose weights are about to be loaded)
     - head: "softmax" (two logits per disease head) or "sigmoid" (one logit)
     - dtype: float32 for training, float64 for gradient checks
 
-    Returns a :class:`minimtl.graph.MultiHead`.
+    Returns a :class:`minimtl.nn.graph.MultiHead`.
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    if head not in ("softmax", "sigmoid"):
-        raise ValueError(f"unknown head {head!r}; choose 'softmax' or 'sigmoid'")
-    spec = ARCHITECTURES[arch]
-    if spec.multiclass and head == "sigmoid":
-        raise ValueError("--head sigmoid needs two-class heads; 'multiclass' has one 3-class softmax head")
+    spec = check_arch_and_head(arch, head)
     side = conv_output_size(image_size)
     if side < 1:
         raise ValueError(f"image size {image_size} is smaller than the {CONV_KERNEL}x{CONV_KERNEL} kernel")
@@ -102,4 +113,4 @@ def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
             ("relu", ReLU()),
             ("dense2", Dense(units, outputs, rng=rng, dtype=dtype)),
         ])
-    return MultiHead(trunk, heads)
+    return MultiHead(trunk, heads, input_shape=(1, image_size, image_size))

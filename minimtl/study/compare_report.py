@@ -1,16 +1,13 @@
 """``table.md``, ``summary.json`` and the plots of a comparison."""
 
 import csv
-from pathlib import Path
 
-import matplotlib
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from minimtl.atomic import atomic_open, write_json  # noqa: E402
-from minimtl.compare import ROWS, STUDY_TABLE  # noqa: E402
+from minimtl.common.atomic import write_json
+from minimtl.study.compare import ROWS, STUDY_TABLE
+from minimtl.study.compare_runs import run_dir_of
+from minimtl.study.plots import plt, save_figure
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 
@@ -92,12 +89,6 @@ def write_summary(path, summary, settings, reshuffled_summary=None):
     write_json(path, {"settings": settings, "summary": summary, "reshuffled": reshuffled_summary})
 
 
-def _save(fig, path):
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 def plot_metric_dots(summary, path, synthetic=False):
     """Per task and metric: each seed's value as a dot, the mean with its 95% interval as a bar."""
     metrics = ("precision", "recall", "roc_auc")
@@ -124,7 +115,7 @@ def plot_metric_dots(summary, path, synthetic=False):
     if synthetic:
         fig.suptitle("SYNTHETIC phantoms")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_roc_curves(out, per_variant_seeds, path, synthetic=False):
@@ -134,7 +125,7 @@ def plot_roc_curves(out, per_variant_seeds, path, synthetic=False):
         for color, row in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], ROWS):
             variant = ROWS[row][task]
             for k, seed in enumerate(per_variant_seeds):
-                file = Path(out) / "runs" / f"{variant}-seed{seed}" / "predictions.csv"
+                file = run_dir_of(out, variant, seed).predictions
                 if not file.exists():
                     continue
                 with open(file, newline="") as handle:
@@ -149,5 +140,5 @@ def plot_roc_curves(out, per_variant_seeds, path, synthetic=False):
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.legend(loc="lower right", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from minimtl.atomic import write_text
+from minimtl.common.atomic import write_text
 
 __all__ = ["write_history", "write_predictions", "format_rate", "metrics_table", "describe_leaks", "render_report"]
 
@@ -67,8 +67,8 @@ def describe_leaks(leaks):
             f"{leaks['test_images_linked_to_training']} test images are linked to a training image")
 
 
-def render_report(config, metrics, history):
-    """The text of report.md."""
+def render_report(config, metrics, history, files=()):
+    """The text of report.md; files: (file name, what it holds) of the run folder, for its last section."""
     out = [f"# Run: {config['arch']}", ""]
     if metrics.get("synthetic"):
         out += ["> **SYNTHETIC DATA.** These numbers come from built-in phantoms, not chest X-rays.", ""]
@@ -98,6 +98,6 @@ def render_report(config, metrics, history):
     if history:
         seconds = [row["seconds"] for row in history]
         out += [f"Training time: {sum(seconds):.1f} s in all, {sum(seconds) / len(seconds):.1f} s per epoch.", ""]
-    out += ["Files: `history.csv`, `metrics.json`, `predictions.csv`, `loss.png`, `roc.png`, `confusion.png`, `config.json`, "
-            "`split.json`, `checkpoint.npz`.", ""]
+    if files:
+        out += ["## Files", ""] + [f"- `{name}`: {what}" for name, what in files] + [""]
     return "\n".join(out)

@@ -14,21 +14,24 @@ per weight: the forward pass reads each W once, all heads in one pass, and the b
 reads and writes each row of W, m and v once, computing the row's gradient on the fly and its
 share of the feature gradient from the old weights before Adam overwrites them. The conv + ReLU
 activations are recomputed block by block from the small input images and never stored, and so
-is their gradient (see :mod:`minimtl.kernels.fused_step_numba`).
+is their gradient (see :mod:`minimtl.fast.fused_step_numba`).
 
 The small layers (the heads' ReLU and second Dense layer, the loss) run through the ordinary
 layers, and the small parameters (the conv's, the biases, the second Dense layers') are updated
-with the same Adam kernel as in ``Adam.step``. The Adam state (t, m, v) is the optimiser's own,
-so checkpoints and resuming work unchanged. The conv's and the first Dense layers' ``grads["W"]``
+by ``Adam.update``, as in ``Adam.step``. The step begins with ``Adam.begin_step`` (the step count
+and its step size) and the big layers' update uses the optimiser's own moments
+(``Adam.moments``), so checkpoints and resuming work unchanged. The conv's and the first Dense layers' ``grads["W"]``
 are not a product of this path: the conv's hold the last fused step's gradient, the big layers'
 are never written.
 """
 
 import numpy as np
 
-from minimtl.kernels import adam_numba, fused_step_numba
-from minimtl.layers import Conv2D, Dense, Flatten, ReLU
-from minimtl.optim import Adam
+from minimtl.kernels import chosen
+from minimtl.nn.layers import Conv2D, Dense, Flatten, ReLU
+from minimtl.nn.optim import Adam
+
+fused_kernels = chosen("minimtl.fast.fused_step")  # fused_step_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
 
 __all__ = ["FusedStep", "UnsupportedModel"]
 
@@ -42,13 +45,13 @@ def _layer_types(sequential):
 
 
 class FusedStep:
-    """Forward pass and backward pass + Adam update for a :class:`minimtl.graph.MultiHead` model.
+    """Forward pass and backward pass + Adam update for a :class:`minimtl.nn.graph.MultiHead` model.
 
     Inputs (constructor):
     - model: a MultiHead whose trunk is ``[("conv", Conv2D(relu=True)), ("flatten", Flatten)]``
       and whose heads are each ``[("dense1", Dense), ("relu", ReLU), ("dense2", Dense)]`` (every
-      architecture of :func:`minimtl.models.build_model`)
-    - optimizer: the :class:`minimtl.optim.Adam` that owns the model's parameters
+      architecture of :func:`minimtl.training.models.build_model`)
+    - optimizer: the :class:`minimtl.nn.optim.Adam` that owns the model's parameters
 
     Raises UnsupportedModel for anything else. Usage, per batch::
 
@@ -78,7 +81,7 @@ class FusedStep:
         self.big_names = [f"heads.{h}.dense1.W" for h in self.head_names]
         grads = model.grads
         # every other parameter: updated from its layer's grads, as Adam.step would
-        self.small = [(name, params[name], grads[name]) for name in params if name not in self.big_names]
+        self.small = [(name, grads[name]) for name in params if name not in self.big_names]
         self.images = None  # (N, C, S, S) input of the last forward; the backward pass recomputes from it
         self.hidden = None  # tuple of (N, H_h) first Dense outputs, reused while N stays the same
 
@@ -96,7 +99,7 @@ class FusedStep:
         N = images.shape[0]
         if self.hidden is None or self.hidden[0].shape[0] != N:
             self.hidden = tuple(np.empty((N, layer.params["W"].shape[1]), dtype=conv.dtype) for layer in self.dense1)
-        fused_step_numba.conv_dense_forward(images, conv.params["W"], conv.params["b"],
+        fused_kernels.conv_dense_forward(images, conv.params["W"], conv.params["b"],
                                             tuple(layer.params["W"] for layer in self.dense1),
                                             tuple(layer.params["b"] for layer in self.dense1), self.hidden)
         self.images = images
@@ -124,13 +127,12 @@ class FusedStep:
             np.sum(d, axis=0, out=dense1.grads["b"])
             dhidden.append(d)
         opt = self.optimizer
-        opt.t += 1
-        lr_t = opt.step_size(opt.t)
+        lr_t = opt.begin_step()
+        moments = [opt.moments(name) for name in self.big_names]
         conv = self.conv
-        fused_step_numba.conv_dense_backward_adam(
+        fused_kernels.conv_dense_backward_adam(
             self.images, conv.params["W"], conv.params["b"], tuple(layer.params["W"] for layer in self.dense1),
-            tuple(dhidden), tuple(opt.m[name] for name in self.big_names), tuple(opt.v[name] for name in self.big_names),
+            tuple(dhidden), tuple(m for m, _ in moments), tuple(v for _, v in moments),
             conv.grads["W"], conv.grads["b"], lr_t, opt.beta1, opt.beta2, opt.eps)
-        for name, w, g in self.small:
-            adam_numba.adam_update(w.reshape(-1), g.reshape(-1), opt.m[name].reshape(-1), opt.v[name].reshape(-1),
-                                   lr_t, opt.beta1, opt.beta2, opt.eps)
+        for name, grad in self.small:
+            opt.update(name, grad, lr_t)

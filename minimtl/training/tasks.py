@@ -27,7 +27,7 @@ def head_targets(spec, dataset, labels, other_labels="negative"):
     """Labels and masks for every head of one batch.
 
     Inputs:
-    - spec: the model's :class:`minimtl.models.Architecture`
+    - spec: the model's :class:`minimtl.training.models.Architecture`
     - dataset: str array (n,), the dataset of each image ("tb" or "pneumonia")
     - labels: int array (n,), 0/1 within the image's own dataset
     - other_labels: "negative" or "ignore" (multi-task only)

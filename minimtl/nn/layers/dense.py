@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from minimtl.init import glorot_uniform
-from minimtl.kernels import dense_numba
+from minimtl.kernels import chosen
+from minimtl.nn.init import initial_kernel
+
+dense_kernels = chosen("minimtl.kernels.dense")  # dense_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
 
 __all__ = ["Dense"]
 
@@ -21,27 +23,35 @@ class Dense:
     backward writes them: the fused training step, which never stores dW, never
     pays for them.)
 
-    The products run in the Numba kernels of :mod:`minimtl.kernels.dense_numba`
-    (their NumPy twin, :mod:`minimtl.kernels.dense_reference`, is the formula
-    ``x @ W + b`` written out); a Dense layer is the one-head case of those
-    kernels, hence the one-element tuples below.
+    The products run in the Numba kernels of :mod:`minimtl.kernels.dense_numba`;
+    their NumPy twin, :mod:`minimtl.kernels.dense_reference`, is the formula
+    ``x @ W + b`` and its gradients written out.
 
-    Inputs (constructor): in_features, out_features (ints); rng (numpy Generator,
-    default np.random.default_rng()); dtype (np.float32 or np.float64).
+    Inputs (constructor): in_features, out_features (ints); rng (numpy Generator for the
+    glorot-uniform W; None leaves W zero, for weights about to be loaded); dtype (np.float32 or
+    np.float64).
     """
 
     def __init__(self, in_features, out_features, rng=None, dtype=np.float32):
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Dense needs positive sizes, got in_features={in_features}, out_features={out_features}")
-        if rng is None:
-            rng = np.random.default_rng()
         self.dtype = np.dtype(dtype)
         self.params = {
-            "W": glorot_uniform((in_features, out_features), in_features, out_features, rng, self.dtype),
+            "W": initial_kernel((in_features, out_features), in_features, out_features, rng, self.dtype),
             "b": np.zeros(out_features, dtype=self.dtype),
         }
         self.grads = {name: np.zeros(p.shape, dtype=p.dtype) for name, p in self.params.items()}
         self.x = None  # forward input (N, in_features); backward needs it for dW
+
+    def __repr__(self):
+        in_features, out_features = self.params["W"].shape
+        return f"Dense({in_features} -> {out_features})"
+
+    def output_shape(self, input_shape):
+        """(in_features,) -> (out_features,): the shape of one example's output (no batch axis)."""
+        if tuple(input_shape) != (self.params["W"].shape[0],):
+            raise ValueError(f"{self!r} expects inputs of shape ({self.params['W'].shape[0]},), got {input_shape}")
+        return (self.params["W"].shape[1],)
 
     def forward(self, x):
         """x: (N, in_features) -> out: (N, out_features), a new array."""
@@ -51,7 +61,7 @@ class Dense:
             raise ValueError(f"Dense expects input (N, {in_features}), got shape {x.shape}")
         self.x = x
         out = np.empty((x.shape[0], self.params["W"].shape[1]), dtype=self.dtype)
-        dense_numba.dense_forward(x, (self.params["W"],), (self.params["b"],), (out,))
+        dense_kernels.dense_forward(x, self.params["W"], self.params["b"], out)
         return out
 
     def backward(self, dout):
@@ -66,5 +76,5 @@ class Dense:
             raise ValueError(f"Dense.backward expects dout of shape {(self.x.shape[0], W.shape[1])}, got {dout.shape}")
         dout = np.ascontiguousarray(dout, dtype=self.dtype)
         dx = np.empty_like(self.x)
-        dense_numba.dense_backward(self.x, (W,), (dout,), (self.grads["W"],), (self.grads["b"],), dx)
+        dense_kernels.dense_backward(self.x, W, dout, self.grads["W"], self.grads["b"], dx)
         return dx

@@ -16,6 +16,13 @@ class ReLU:
         self.grads = {}
         self.positive = None  # boolean mask x > 0 from forward; backward needs it
 
+    def __repr__(self):
+        return "ReLU()"
+
+    def output_shape(self, input_shape):
+        """The shape of one example's output (no batch axis): unchanged."""
+        return tuple(input_shape)
+
     def forward(self, x):
         """x: any shape -> out: same shape, a new array."""
         x = np.asarray(x)

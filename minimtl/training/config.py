@@ -12,7 +12,9 @@ class RunConfig:
     The defaults are the study's: 256 px stretched images, batch 8, 30 epochs, Adam with Keras'
     defaults (lr 1e-3, beta1 0.9, beta2 0.999, epsilon-hat 1e-7), two-class softmax heads, images
     of the other dataset counted as negatives, a random image-level split. Unlike the study, the
-    seed is fixed (0) and 10% of the training side is held out for validation.
+    seed is fixed (0) and 10% of the training side is held out for validation. ``step`` chooses
+    how each training step is computed ("fused", the default, or "readable": the same numbers to
+    float32 rounding, see :mod:`minimtl.training.steps`).
     """
 
     arch: str = "multitask64"
@@ -30,6 +32,7 @@ class RunConfig:
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     seed: int = 0
+    step: str = "fused"
 
     def to_dict(self):
         return asdict(self)

@@ -6,9 +6,9 @@ in ``__init__``, and ``backward(dout)`` which overwrites ``grads``, returns the
 gradient for the input and never modifies ``dout``.
 """
 
-from minimtl.layers.conv2d import Conv2D
-from minimtl.layers.dense import Dense
-from minimtl.layers.flatten import Flatten
-from minimtl.layers.relu import ReLU
+from minimtl.nn.layers.conv2d import Conv2D
+from minimtl.nn.layers.dense import Dense
+from minimtl.nn.layers.flatten import Flatten
+from minimtl.nn.layers.relu import ReLU
 
 __all__ = ["Conv2D", "Dense", "Flatten", "ReLU"]

@@ -1,28 +1,29 @@
 """A whole run: train (or resume), score the test images, write every output file.
 
-``runs/<name>/`` receives ``config.json`` (options, data fingerprint, library versions),
-``split.json``, ``checkpoint.npz`` (after every epoch), ``best.npz`` (the best validation epoch),
-``history.csv``, ``metrics.json``, ``predictions.csv`` (test scores), ``report.md`` and the plots ``loss.png``, ``roc.png``,
-``confusion.png``.
+The run folder (``runs/<name>/``) receives the files listed in
+:data:`minimtl.common.run_folder.RUN_FILES`: the options, the split, a checkpoint after every
+epoch, the best validation epoch's weights, the history, the metrics, the test predictions, the
+report and its plots.
 """
 
 import hashlib
 import importlib.metadata
 import json
 import platform
-from pathlib import Path
 
 import numpy as np
 
-from minimtl.atomic import write_json, write_text
-from minimtl.checkpoint import load_params
-from minimtl.config import RunConfig
-from minimtl.evaluation import multiclass_confusion, predict_logits, score_tasks
-from minimtl.plots import plot_confusions, plot_losses, plot_roc
-from minimtl.report import render_report, write_history, write_predictions
+from minimtl.common.atomic import write_json, write_text
+from minimtl.common.progress import no_progress
+from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split
-from minimtl.models import ARCHITECTURES, build_model
-from minimtl.train import BEST, CHECKPOINT, SPLIT, Trainer, seed_streams
+from minimtl.study.plots import plot_confusions, plot_losses, plot_roc
+from minimtl.study.report import render_report, write_history, write_predictions
+from minimtl.training.checkpoint import load_params
+from minimtl.training.config import RunConfig
+from minimtl.training.evaluation import multiclass_confusion, predict_logits, score_tasks
+from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.train import Trainer
 
 __all__ = ["data_fingerprint", "library_versions", "train_and_report", "score_test_images", "read_config",
            "load_final_model", "evaluate_saved_run"]
@@ -50,7 +51,8 @@ def library_versions():
 
 
 def read_config(run_dir):
-    path = Path(run_dir) / "config.json"
+    """(RunConfig, the whole stored config.json) of a run folder."""
+    path = RunFolder(run_dir).config
     try:
         stored = json.loads(path.read_text())
     except FileNotFoundError:
@@ -69,21 +71,22 @@ def score_test_images(model, spec, collection, test_index, batch_size):
     return results, extra
 
 
-def train_and_report(config, collection, run_dir, resume=False, progress=True, log=print):
+def train_and_report(config, collection, run_dir, resume=False, progress=no_progress, log=print):
     """Train ``config`` on ``collection`` into ``run_dir`` (resuming if asked), then write all outputs.
 
+    progress: a progress factory (:mod:`minimtl.common.progress`); log: one line of text at a time.
     Returns the metrics dict that is also written to ``metrics.json``.
     """
-    run_dir = Path(run_dir)
-    trainer = Trainer(config, collection, run_dir, progress=progress, log=log)
+    folder = RunFolder(run_dir)
+    trainer = Trainer(config, collection, folder, progress=progress, log=log)
     if resume:
         trainer.make_or_load_split()
         state = trainer.resume()
-        log(f"resuming {run_dir} after epoch {state['epoch']}"
+        log(f"resuming {folder} after epoch {state['epoch']}"
             + (f", step {state['in_epoch']['step']} of epoch {state['epoch'] + 1}" if state["in_epoch"] else ""))
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", {
+        folder.path.mkdir(parents=True, exist_ok=True)
+        write_json(folder.config, {
             "options": config.to_dict(),
             "data": {"data_dir": collection.data_dir, "synthetic": bool(collection.synthetic),
                      "images": len(collection), "fingerprint": data_fingerprint(collection)},
@@ -93,12 +96,13 @@ def train_and_report(config, collection, run_dir, resume=False, progress=True, l
     split = trainer.split
     log(f"{config.arch}: {len(split.train)} train, {len(split.val)} validation, {len(split.test)} test images"
         + (" (SYNTHETIC phantoms)" if collection.synthetic else ""))
+    log(repr(trainer.model))
 
     def write_progress(t, row):
-        write_history(run_dir / "history.csv", t.history)
+        write_history(folder.history, t.history)
 
     trainer.fit(on_epoch_end=write_progress)
-    write_history(run_dir / "history.csv", trainer.history)
+    write_history(folder.history, trainer.history)
 
     results, extra = score_test_images(trainer.model, trainer.spec, collection, split.test, config.batch_size)
     metrics = {
@@ -113,24 +117,26 @@ def train_and_report(config, collection, run_dir, resume=False, progress=True, l
     }
     if trainer.best is not None:
         # The study kept the last epoch; we also score the epoch a validation set would choose.
-        load_params(run_dir / BEST, trainer.params)
+        load_params(folder.best, trainer.params)
         best_results, _ = score_test_images(trainer.model, trainer.spec, collection, split.test, config.batch_size)
         metrics["best_val"] = {**trainer.best, "tasks": {t: r["metrics"] for t, r in best_results.items()}}
-        load_params(run_dir / CHECKPOINT, trainer.params)  # back to the final model
-    write_predictions(run_dir / "predictions.csv", results, collection)
-    write_json(run_dir / "metrics.json", metrics)
-    write_text(run_dir / "report.md", render_report(config.to_dict(), metrics, trainer.history))
-    plot_losses(trainer.history, run_dir / "loss.png", collection.synthetic)
-    plot_roc(results, run_dir / "roc.png", collection.synthetic)
-    plot_confusions(results, run_dir / "confusion.png", collection.synthetic)
+        load_params(folder.checkpoint, trainer.params)  # back to the final model
+    write_predictions(folder.predictions, results, collection)
+    write_json(folder.metrics, metrics)
+    plot_losses(trainer.history, folder.loss_plot, collection.synthetic)
+    plot_roc(results, folder.roc_plot, collection.synthetic)
+    plot_confusions(results, folder.confusion_plot, collection.synthetic)
+    # last, so that its list of files is complete
+    files = [(name, what) for name, what in folder.existing() if name != folder.report.name]
+    write_text(folder.report, render_report(config.to_dict(), metrics, trainer.history, files))
     return metrics
 
 
 def load_final_model(run_dir):
     """(config, stored config.json, architecture spec, model with the run's final weights)."""
     config, stored = read_config(run_dir)
-    model = build_model(config.arch, config.image_size, seed_streams(config.seed)[1], head=config.head)
-    load_params(Path(run_dir) / CHECKPOINT, model.params)
+    model = build_model(config.arch, config.image_size, rng=None, head=config.head)  # weights loaded next
+    load_params(RunFolder(run_dir).checkpoint, model.params)
     return config, stored, ARCHITECTURES[config.arch], model
 
 
@@ -143,11 +149,10 @@ def evaluate_saved_run(run_dir, collection, batch_size=None):
 
     Returns a metrics dict ``{"run", "data", "scope", "tasks", ...}``.
     """
-    run_dir = Path(run_dir)
     config, stored, spec, model = load_final_model(run_dir)
     same_data = data_fingerprint(collection) == stored["data"]["fingerprint"]
     if same_data:
-        index = Split.load(run_dir / SPLIT, collection).test
+        index = Split.load(RunFolder(run_dir).split, collection).test
         scope = "the run's own test images (split.json)"
     else:
         index = np.flatnonzero(np.isin(collection.dataset, spec.datasets))

@@ -12,7 +12,9 @@ can write directly ("t", plus "m/<name>" and "v/<name>" for Adam), and
 
 import numpy as np
 
-from minimtl.kernels import adam_numba
+from minimtl.kernels import chosen
+
+adam_kernels = chosen("minimtl.kernels.adam")  # adam_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
 
 __all__ = ["Adam", "SGD"]
 
@@ -63,20 +65,36 @@ class Adam:
         self.m = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.v = {name: np.zeros_like(p) for name, p in self.params.items()}
 
-    def step_size(self, t):
-        """The bias-corrected step size of step t: lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t).
-        (Also used by the fused training step, so the formula lives here only.)"""
-        return self.lr * np.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+    def begin_step(self):
+        """Begin step t + 1: count it and return its bias-corrected step size
+
+            lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+
+        Every training step calls this exactly once: ``step`` below, and the fused training step
+        (:mod:`minimtl.fast.fused_step`), which then updates the weights with :meth:`update` and
+        its own kernel, so the formula lives here only.
+        """
+        self.t += 1
+        return self.lr * np.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
+
+    def moments(self, name):
+        """(m, v) of parameter ``name``: the optimiser's own arrays, which an update changes in place."""
+        return self.m[name], self.v[name]
+
+    def update(self, name, grad, lr_t):
+        """Adam's update of parameter ``name`` (w, m, v in place) with gradient ``grad`` (read only) at
+        step size ``lr_t`` (from :meth:`begin_step`)."""
+        w = self.params[name]
+        g = np.ascontiguousarray(grad, dtype=w.dtype)
+        adam_kernels.adam_update(w.reshape(-1), g.reshape(-1), self.m[name].reshape(-1), self.v[name].reshape(-1),
+                                 lr_t, self.beta1, self.beta2, self.eps)
 
     def step(self, grads):
         """Update every parameter in place. grads: dict name -> array of the parameter's shape (read only)."""
         _check_grads(self.params, grads)
-        self.t += 1
-        lr_t = self.step_size(self.t)
-        for name, w in self.params.items():
-            g = np.ascontiguousarray(grads[name], dtype=w.dtype)
-            adam_numba.adam_update(w.reshape(-1), g.reshape(-1), self.m[name].reshape(-1),
-                                   self.v[name].reshape(-1), lr_t, self.beta1, self.beta2, self.eps)
+        lr_t = self.begin_step()
+        for name in self.params:
+            self.update(name, grads[name], lr_t)
 
     def state_dict(self, copy=True):
         """Flat dict for np.savez: "t" (0-d int64), "m/<name>", "v/<name>".

@@ -5,7 +5,7 @@ the total loss is ``loss_tb + loss_pneumonia`` and each head's gradient is that 
 gradient (d total / d loss_head = 1). A head's loss is the mean over the images its mask keeps.
 """
 
-from minimtl.losses import sigmoid_cross_entropy, softmax_cross_entropy
+from minimtl.nn.losses import sigmoid_cross_entropy, softmax_cross_entropy
 
 __all__ = ["total_loss"]
 

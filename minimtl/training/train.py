@@ -10,31 +10,25 @@ is noticed between two steps (never in the middle of an optimiser update) and sa
 checkpoint inside the epoch.
 """
 
-import io
 import signal
-import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
-import click
 import numpy as np
 
-from minimtl.atomic import save_npz
-from minimtl.checkpoint import load_checkpoint, save_checkpoint
-from minimtl.data import Split, make_split
-from minimtl.evaluation import dataset_loss, predict_logits, score_tasks, to_input
-from minimtl.fused_step import FusedStep
-from minimtl.models import ARCHITECTURES, build_model
-from minimtl.objective import total_loss
-from minimtl.optim import Adam
-from minimtl.tasks import head_targets
+from minimtl.common.atomic import save_npz
+from minimtl.common.progress import no_progress
+from minimtl.common.run_folder import RunFolder
+from minimtl.data import Split, make_split, to_input
+from minimtl.nn.optim import Adam
+from minimtl.training.checkpoint import load_checkpoint, save_checkpoint
+from minimtl.training.evaluation import dataset_loss, predict_logits, score_tasks
+from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.objective import total_loss
+from minimtl.training.steps import make_step
+from minimtl.training.tasks import head_targets
 
 __all__ = ["TrainingDiverged", "TrainingInterrupted", "Trainer", "seed_streams"]
-
-CHECKPOINT = "checkpoint.npz"
-BEST = "best.npz"
-SPLIT = "split.json"
 
 
 class TrainingDiverged(Exception):
@@ -70,25 +64,23 @@ def _sigint_as_flag(flag):
 
 
 class Trainer:
-    """Train one architecture on one collection, writing into ``run_dir``.
+    """Train one architecture on one collection, writing into a run folder.
 
     Inputs:
-    - config: a :class:`minimtl.config.RunConfig`
+    - config: a :class:`minimtl.training.config.RunConfig`; ``config.step`` chooses the training
+      step (:mod:`minimtl.training.steps`)
     - collection: a :class:`minimtl.data.Collection` (images uint8 (N, S, S))
-    - run_dir: folder for the checkpoint, the split and the outputs
-    - progress: show a progress bar per epoch (on stderr)
+    - run_dir: the run folder (a path or a :class:`minimtl.common.run_folder.RunFolder`) for the
+      checkpoint, the split and the outputs
+    - progress: a progress factory (:mod:`minimtl.common.progress`), one bar per epoch; None for none
     - log: callable taking one line of text, for the per-epoch summary
-    - fused: True (default) runs each step with :class:`minimtl.fused_step.FusedStep` (the same
-      arithmetic, with the big Dense weights updated inside the backward pass; timings in
-      docs/performance.md); False runs the readable path, ``model.backward`` then ``Adam.step``.
-      Both give the same weights to float32 rounding; each is deterministic.
     """
 
-    def __init__(self, config, collection, run_dir, progress=True, log=print, fused=True):
+    def __init__(self, config, collection, run_dir, progress=no_progress, log=print):
         self.config = config
         self.collection = collection
-        self.run_dir = Path(run_dir)
-        self.progress = progress
+        self.folder = RunFolder(run_dir)
+        self.progress = progress or no_progress
         self.log = log
         self.spec = ARCHITECTURES[config.arch]
         split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
@@ -96,9 +88,8 @@ class Trainer:
         self.model = build_model(config.arch, config.image_size, init_rng, head=config.head)
         # One dict of the layers' own arrays: the optimiser updates them in place.
         self.params = self.model.params
-        self.grads = self.model.grads
         self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
-        self.fused_step = FusedStep(self.model, self.optimizer) if fused else None
+        self.train_step = make_step(config.step, self.model, self.optimizer)
         self.epoch = 0                # epochs completed
         self.history = []             # one dict per completed epoch
         self.best = None              # {"epoch", "val_loss"} of the best validation loss so far
@@ -107,7 +98,7 @@ class Trainer:
 
     # ----- split ---------------------------------------------------------------------------
     def make_or_load_split(self):
-        path = self.run_dir / SPLIT
+        path = self.folder.split
         if path.exists():
             self.split = Split.load(path, self.collection)
         else:
@@ -125,11 +116,11 @@ class Trainer:
                 "best": self.best, "in_epoch": self.in_epoch}
 
     def save(self, rng_state):
-        save_checkpoint(self.run_dir / CHECKPOINT, self.params, self.optimizer.state_dict(copy=False), self._state(rng_state))
+        save_checkpoint(self.folder.checkpoint, self.params, self.optimizer.state_dict(copy=False), self._state(rng_state))
 
     def resume(self):
         """Load the checkpoint of an interrupted run; return the RNG state to continue from."""
-        state = load_checkpoint(self.run_dir / CHECKPOINT, self.params, self.optimizer)
+        state = load_checkpoint(self.folder.checkpoint, self.params, self.optimizer)
         self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
         self.in_epoch = state["in_epoch"]
         self.shuffle_rng.bit_generator.state = state["rng_state"]
@@ -139,19 +130,14 @@ class Trainer:
     def step(self, batch_index):
         """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses)."""
         c = self.collection
-        x = to_input(c.images[batch_index])
-        logits = self.model.forward(x) if self.fused_step is None else self.fused_step.forward(x)
+        logits = self.train_step.forward(to_input(c.images[batch_index]))
         targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
         total, per_head, dlogits = total_loss(logits, targets)
         if not np.isfinite(total):
             raise TrainingDiverged(
                 f"the training loss became {total} at epoch {self.epoch + 1}; stopped before writing it. "
-                f"The last good checkpoint is in {self.run_dir}. Try a smaller --lr.")
-        if self.fused_step is None:
-            self.model.backward(dlogits)
-            self.optimizer.step(self.grads)
-        else:
-            self.fused_step.backward_and_update(dlogits)
+                f"The last good checkpoint is in {self.folder}. Try a smaller --lr.")
+        self.train_step.backward_and_update(dlogits)
         return total, per_head
 
     # ----- the loop ------------------------------------------------------------------------------
@@ -170,9 +156,8 @@ class Trainer:
         n_steps = -(-len(order) // cfg.batch_size)  # the last, partial batch is kept
         started = time.perf_counter()
         bar_label = f"epoch {self.epoch + 1}/{cfg.epochs}"
-        with click.progressbar(length=n_steps - start_step, label=bar_label, file=_progress_file(self.progress),
-                               item_show_func=lambda _: f"loss {sums['total'] / max(sums['batches'], 1):.4f}",
-                               show_eta=True) as bar:
+        status = lambda: f"loss {sums['total'] / max(sums['batches'], 1):.4f}"  # noqa: E731
+        with self.progress(bar_label, n_steps - start_step, status) as bar:
             for step in range(start_step, n_steps):
                 if stop_flag["stop"]:
                     sums["seconds"] += time.perf_counter() - started
@@ -224,15 +209,11 @@ class Trainer:
                 if "val_loss" in row and np.isfinite(row["val_loss"]) and (
                         self.best is None or row["val_loss"] < self.best["val_loss"]):
                     self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
-                    save_npz(self.run_dir / BEST, {f"param/{k}": v for k, v in self.params.items()})
+                    save_npz(self.folder.best, {f"param/{k}": v for k, v in self.params.items()})
                 self.save(self.shuffle_rng.bit_generator.state)
                 self.log(_epoch_line(row, self.config.epochs))
                 if on_epoch_end is not None:
                     on_epoch_end(self, row)
-
-
-def _progress_file(enabled):
-    return sys.stderr if enabled else io.StringIO()
 
 
 def _epoch_line(row, epochs):

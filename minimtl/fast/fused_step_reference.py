@@ -1,6 +1,6 @@
 """NumPy twins of the fused training-step kernels: the readable oracle for the tests.
 
-Same signatures as :mod:`minimtl.kernels.fused_step_numba`. Each is the layer-by-layer
+Same signatures as :mod:`minimtl.fast.fused_step_numba`. Each is the layer-by-layer
 computation written out with the other reference kernels, for the network
 
     images -> Conv2D (stride 1, 'valid') -> ReLU -> Flatten -> one Dense layer per head
@@ -29,8 +29,9 @@ def _features(images, Wc, bc):
 
 def conv_dense_forward(images, Wc, bc, Ws, bs, outs):
     """outs[h] = flatten(relu(conv(images))) @ Ws[h] + bs[h] for every head h (written in place)."""
-    activations = _features(images, Wc, bc)
-    dense_reference.dense_forward(activations.reshape(len(images), -1), Ws, bs, outs)
+    features = _features(images, Wc, bc).reshape(len(images), -1)
+    for W, b, out in zip(Ws, bs, outs):
+        dense_reference.dense_forward(features, W, b, out)
 
 
 def conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t, beta1, beta2, eps):
@@ -44,18 +45,19 @@ def conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t, 
 
     Inputs: images, Wc, bc (read only); tuples Ws, ms, vs (updated in place) and douts (read
     only); lr_t, beta1, beta2, eps: the Adam step's floats (lr_t bias-corrected, see
-    :class:`minimtl.optim.Adam`). Outputs (overwritten): dWc (F, C, kh, kw), dbc (F,).
+    :class:`minimtl.nn.optim.Adam`). Outputs (overwritten): dWc (F, C, kh, kw), dbc (F,).
     """
     activations = _features(images, Wc, bc)
     N = len(images)
     features = activations.reshape(N, -1)
-    dfeatures = np.empty_like(features)
-    dWs = tuple(np.empty_like(W) for W in Ws)
-    dbs = tuple(np.empty(W.shape[1], dtype=W.dtype) for W in Ws)
-    dense_reference.dense_backward(features, Ws, douts, dWs, dbs, dfeatures)
-    for W, g, m, v in zip(Ws, dWs, ms, vs):
-        adam_reference.adam_update(W.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                                   lr_t, beta1, beta2, eps)
+    dfeatures = np.zeros_like(features)
+    for W, dout, m, v in zip(Ws, douts, ms, vs):
+        dW, db, dfeatures_from_head = np.empty_like(W), np.empty(W.shape[1], dtype=W.dtype), np.empty_like(features)
+        dense_reference.dense_backward(features, W, dout, dW, db, dfeatures_from_head)
+        # the features feed every head, so their gradient is the sum of what each head sends back
+        dfeatures += dfeatures_from_head
+        # this head's W is updated only after its share of dfeatures was taken from the old weights
+        adam_reference.adam_update(W.reshape(-1), dW.reshape(-1), m.reshape(-1), v.reshape(-1), lr_t, beta1, beta2, eps)
     dpre = np.empty_like(activations)
     conv2d_reference.relu_backward_mask(dfeatures.reshape(activations.shape), activations, dpre)
     conv2d_reference.conv2d_backward_weights(images, dpre, dWc, dbc)

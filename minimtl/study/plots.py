@@ -6,12 +6,13 @@ matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from minimtl.atomic import atomic_open  # noqa: E402
+from minimtl.common.atomic import atomic_open  # noqa: E402
 
-__all__ = ["plot_losses", "plot_roc", "plot_confusions"]
+__all__ = ["plt", "save_figure", "plot_losses", "plot_roc", "plot_confusions"]
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Write ``fig`` as a PNG to ``path`` atomically, then free it."""
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -32,7 +33,7 @@ def plot_losses(history, path, synthetic=False):
     ax.set_ylabel("total loss (sum of heads)")
     ax.set_title(_title("Loss", synthetic))
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_roc(task_results, path, synthetic=False):
@@ -49,7 +50,7 @@ def plot_roc(task_results, path, synthetic=False):
     ax.set_ylabel("true positive rate (recall)")
     ax.set_title(_title("ROC on test images", synthetic))
     ax.legend(loc="lower right")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusions(task_results, path, synthetic=False):
@@ -68,4 +69,4 @@ def plot_confusions(task_results, path, synthetic=False):
         ax.set_ylabel("true")
         ax.set_title(task)
     fig.suptitle(_title("Confusion matrices (test)", synthetic))
-    _save(fig, path)
+    save_figure(fig, path)

@@ -11,19 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from minimtl.atomic import write_json
-from minimtl.compare import PROTOCOLS, VARIANTS, run_config
+from minimtl.common.atomic import write_json
+from minimtl.common.progress import no_progress
+from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split
-from minimtl.run import load_final_model, read_config, score_test_images, train_and_report
-from minimtl.train import CHECKPOINT, SPLIT, Trainer
+from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.run import load_final_model, read_config, score_test_images, train_and_report
+from minimtl.training.train import Trainer
 
 __all__ = ["run_dir_of", "estimate_seconds", "run_all", "reshuffled_metrics", "chosen_metrics"]
 
-RESHUFFLED = "reshuffled.json"
-
-
-def run_dir_of(out, variant, seed):
-    return Path(out) / "runs" / f"{variant.name}-seed{seed}"
+def run_dir_of(out, variant_name, seed):
+    """The run folder of one (variant, seed) of a comparison in ``out``."""
+    return RunFolder(Path(out) / "runs" / f"{variant_name}-seed{seed}")
 
 
 def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repeats=3):
@@ -35,7 +35,7 @@ def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repea
     with tempfile.TemporaryDirectory() as scratch:
         for variant in variants:
             config = run_config(base, variant, protocol, seed=0)
-            trainer = Trainer(config, probe, scratch, progress=False, log=lambda line: None)
+            trainer = Trainer(config, probe, scratch, log=lambda line: None)
             batch = np.flatnonzero(np.isin(probe.dataset, trainer.spec.datasets))[:base.batch_size]
             trainer.step(batch)  # warm-up: JIT compilation and first-touch of the buffers
             started = time.perf_counter()
@@ -68,22 +68,22 @@ def reshuffled_metrics(run_dir, collection):
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 330]))  # a stream of its own
     fresh = make_split(collection, "random", rng, test_fraction=0.2, val_fraction=0.0)
     fresh = fresh.restrict(collection, list(spec.datasets))
-    trained_on = Split.load(Path(run_dir) / SPLIT, collection).train
+    trained_on = Split.load(RunFolder(run_dir).split, collection).train
     overlap = float(np.isin(fresh.test, trained_on).mean())
     results, _ = score_test_images(model, spec, collection, fresh.test, config.batch_size)
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
 
 
 def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=VARIANTS, log=print,
-            progress=False):
+            progress=no_progress):
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "reshuffled"?}}."""
     per_run = {}
     jobs = [(variant, seed) for seed in seeds for variant in variants]
     trained, training_seconds = 0, 0.0  # for the time-left estimate (reused runs cost nothing)
     for number, (variant, seed) in enumerate(jobs, start=1):
         config = run_config(base, variant, protocol, seed)
-        run_dir = run_dir_of(out, variant, seed)
-        metrics_path = run_dir / "metrics.json"
+        run_dir = run_dir_of(out, variant.name, seed)
+        metrics_path = run_dir.metrics
         prefix = f"[{number}/{len(jobs)}] {variant.name} seed {seed}"
         if metrics_path.exists():
             stored, _ = read_config(run_dir)
@@ -93,7 +93,7 @@ def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=V
             metrics = json.loads(metrics_path.read_text())
             log(f"{prefix}: reusing {run_dir}")
         else:
-            resume = (run_dir / CHECKPOINT).exists()
+            resume = run_dir.checkpoint.exists()
             log(f"{prefix}: {'resuming' if resume else 'training'} ...")
             run_started = time.perf_counter()
             metrics = train_and_report(config, collection, run_dir, resume=resume, progress=progress,
@@ -104,7 +104,7 @@ def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=V
             log(f"{prefix}: done in {seconds:.0f} s; about {remaining / 60:.1f} min left")
         entry = {"tasks": chosen_metrics(metrics, protocol)}
         if reshuffled:
-            path = run_dir / RESHUFFLED
+            path = run_dir.reshuffled
             if not path.exists():
                 write_json(path, reshuffled_metrics(run_dir, collection))
             entry["reshuffled"] = json.loads(path.read_text())["tasks"]

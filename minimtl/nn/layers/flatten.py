@@ -21,6 +21,13 @@ class Flatten:
         self.grads = {}
         self.input_shape = None  # (N, d1, d2, ...) from forward; backward restores it
 
+    def __repr__(self):
+        return "Flatten()"
+
+    def output_shape(self, input_shape):
+        """(d1, d2, ...) -> (d1*d2*...,): the shape of one example's output (no batch axis)."""
+        return (int(np.prod(input_shape)),)
+
     def forward(self, x):
         """x: (N, ...) -> out: (N, prod(...)), a view of x when x is contiguous."""
         x = np.asarray(x)

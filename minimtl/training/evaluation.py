@@ -2,20 +2,12 @@
 
 import numpy as np
 
-from minimtl.metrics import binary_metrics
-from minimtl.objective import total_loss
-from minimtl.tasks import head_targets, task_predictions
+from minimtl.data.batches import to_input
+from minimtl.training.metrics import binary_metrics
+from minimtl.training.objective import total_loss
+from minimtl.training.tasks import head_targets, task_predictions
 
-__all__ = ["to_input", "predict_logits", "dataset_loss", "score_tasks", "multiclass_confusion"]
-
-
-def to_input(images):
-    """uint8 images (n, S, S) -> float32 network input (n, 1, S, S) in [0, 1].
-
-    Divided in float64 and then rounded to float32, exactly as the study's ``x / 255.0`` followed
-    by ``astype("float32")``. Only one batch is ever converted at a time.
-    """
-    return (images[:, None, :, :] / 255.0).astype(np.float32)
+__all__ = ["predict_logits", "dataset_loss", "score_tasks", "multiclass_confusion"]
 
 
 def predict_logits(model, images, index, batch_size):

@@ -1,7 +1,7 @@
 """Fused training-step kernels: conv + ReLU + the heads' big Dense layers, and their backward + Adam.
 
 Debug tip: NUMBA_DISABLE_JIT=1 runs them as plain Python. Same signatures and results (to
-float32 rounding) as :mod:`minimtl.kernels.fused_step_reference`, the readable oracle: read that
+float32 rounding) as :mod:`minimtl.fast.fused_step_reference`, the readable oracle: read that
 first. These kernels are an optimisation of the training step (docs/performance.md), not a new
 formula; the layer-by-layer path computes the same numbers.
 
@@ -33,7 +33,7 @@ order and the result does not depend on the thread count. Each chunk allocates i
 (a block of activations, of their gradient, and of one head's weight gradient) once.
 
 Speed notes: innermost loops run along a row of W or of the image (contiguous, vectorised);
-cache hints (:mod:`minimtl.kernels.prefetch`) ask for rows of W, m and v a few rows before they
+cache hints (:mod:`minimtl.fast.prefetch`) ask for rows of W, m and v a few rows before they
 are used, so that memory traffic overlaps the arithmetic instead of alternating with it;
 four rows of W per pass over the forward accumulators and four images per pass over a row of W
 backward, so each accumulator load and store feeds four multiply-adds.
@@ -44,10 +44,10 @@ backward, so each accumulator load and store feeds four multiply-adds.
 import numpy as np
 from numba import njit, prange
 
+from minimtl.fast.prefetch import prefetch, prefetch_for_write
 from minimtl.kernels.adam_numba import adam_element
 from minimtl.kernels.conv2d_numba import add_row_weight_gradient, conv_row
 from minimtl.kernels.dense_numba import add_chunk_partials
-from minimtl.kernels.prefetch import prefetch, prefetch_for_write
 
 __all__ = ["conv_dense_forward", "conv_dense_backward_adam", "CHUNKS", "ROWS_PER_BLOCK", "PREFETCH_ROWS"]
 
@@ -267,7 +267,10 @@ def _conv_dense_forward(images, Wc, bc, Ws, bs, outs):
         for block in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             _, _, L, k0 = _activation_block_jit(images, Wc, bc, block, rows, per_filter, act, alive)
             _dense_forward_block_jit(act, alive, L, Ws, k0, partial[c])
-    add_chunk_partials(partial, bs, outs)  # chunk partials added in chunk order: a fixed order
+    offset = 0
+    for h in range(len(Ws)):  # each head's chunk partials added in chunk order: a fixed order
+        add_chunk_partials(partial, offset, bs[h], outs[h])
+        offset += Ws[h].shape[1]
 
 
 def _conv_dense_backward_adam(images, Wc, bc, Ws, douts, ms, vs, dWc, dbc, lr_t, beta1, beta2, eps):

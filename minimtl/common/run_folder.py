@@ -1,0 +1,54 @@
+"""The one place that knows the files of a run folder (``runs/NAME/``).
+
+Training, reporting, ``evaluate`` and ``compare`` all reach a run's files through a
+:class:`RunFolder`, so a file name is spelled once and the report's list of files cannot go stale.
+"""
+
+from pathlib import Path
+
+__all__ = ["RunFolder", "RUN_FILES"]
+
+# attribute -> (file name, what it holds); the order is the order report.md lists them in
+RUN_FILES = {
+    "report": ("report.md", "this report"),
+    "metrics": ("metrics.json", "every metric, for machines"),
+    "history": ("history.csv", "losses and validation scores per epoch"),
+    "predictions": ("predictions.csv", "each test image's score and prediction"),
+    "loss_plot": ("loss.png", "loss curves"),
+    "roc_plot": ("roc.png", "ROC curves"),
+    "confusion_plot": ("confusion.png", "confusion matrices"),
+    "config": ("config.json", "the run's options, data fingerprint and library versions"),
+    "split": ("split.json", "which images are train, validation and test"),
+    "checkpoint": ("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)"),
+    "best": ("best.npz", "the weights of the best validation epoch"),
+    "reshuffled": ("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)"),
+}
+
+
+class RunFolder:
+    """The folder of one run and the paths of its files.
+
+    ``RunFolder("runs/x").checkpoint`` is ``Path("runs/x/checkpoint.npz")``, and so on for every
+    key of ``RUN_FILES``. Nothing is created or read here.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)  # a RunFolder is a path-like too, so RunFolder(folder) works
+
+    def __fspath__(self):
+        return str(self.path)
+
+    def __getattr__(self, name):
+        if name in RUN_FILES:
+            return self.path / RUN_FILES[name][0]
+        raise AttributeError(f"a run folder has no file {name!r}; known: {', '.join(RUN_FILES)}")
+
+    def __repr__(self):
+        return f"RunFolder({str(self.path)!r})"
+
+    def __str__(self):
+        return str(self.path)
+
+    def existing(self):
+        """(file name, description) of every run file present, in ``RUN_FILES`` order."""
+        return [(file, what) for key, (file, what) in RUN_FILES.items() if (self.path / file).exists()]
