@@ -17,10 +17,10 @@ import argparse
 
 import numba
 import numpy as np
+from timing import median_ms  # benchmarks/timing.py, beside this script
 
 from minimtl.kernels import adam_numba, adam_reference, conv2d_numba, conv2d_reference
 from minimtl.nn.layers import Conv2D
-from timing import median_ms  # benchmarks/timing.py, beside this script
 
 N, C, F, H, W, K = 8, 1, 32, 256, 256, 3
 
@@ -69,8 +69,10 @@ def bench_conv(rng, repeats):
 
     layer_ms = median_ms(layer_step, repeats)
     report("Conv2D layer fwd+bwd (ReLU, no dx)", layer_ms, 0.0, 0.0)
-    print(f"  -> forward (fused ReLU) + weight gradient: "
-          f"{results['conv forward + fused ReLU'] + results['conv weight+bias gradient']:.2f} ms")
+    print(
+        f"  -> forward (fused ReLU) + weight gradient: "
+        f"{results['conv forward + fused ReLU'] + results['conv weight+bias gradient']:.2f} ms"
+    )
 
 
 def bench_adam(rng, size, repeats):
@@ -91,8 +93,12 @@ def bench_adam(rng, size, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per Numba kernel (default 20)")
-    parser.add_argument("--adam-size", type=int, default=132_000_000,
-                        help="weights in the Adam benchmark (default 132,000,000; 0 skips it)")
+    parser.add_argument(
+        "--adam-size",
+        type=int,
+        default=132_000_000,
+        help="weights in the Adam benchmark (default 132,000,000; 0 skips it)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
     if options.repeats < 1 or options.adam_size < 0:
@@ -100,8 +106,10 @@ def main():
     rng = np.random.default_rng(options.seed)
     # one tiny parallel call, so that numba has chosen its threading layer before we print it
     conv2d_numba.relu_backward_mask(*(np.zeros((1, 1, 1, 1), np.float32) for _ in range(3)))
-    print(f"numba {numba.__version__}, numpy {np.__version__}, numba threads: {numba.get_num_threads()}, "
-          f"threading layer: {numba.threading_layer()}")
+    print(
+        f"numba {numba.__version__}, numpy {np.__version__}, numba threads: {numba.get_num_threads()}, "
+        f"threading layer: {numba.threading_layer()}"
+    )
     print(f"conv: batch {N}, {C} -> {F} channels, {K}x{K}, {H}x{W}, float32; medians in ms")
     print(f"{'kernel':34s} {'numba ms':>9s} {'numpy ms':>10s} {'speedup':>8s}   max rel diff")
     bench_conv(rng, options.repeats)

@@ -47,6 +47,7 @@ import time
 import numba
 import numpy as np
 from numba import njit, prange
+from timing import median_ms  # benchmarks/timing.py, beside this script
 
 from minimtl.fast import fused_step_numba
 from minimtl.kernels import adam_numba, conv2d_numba, dense_numba
@@ -55,21 +56,30 @@ from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
 from minimtl.training.steps import make_step
 from minimtl.training.tasks import head_targets
-from timing import median_ms  # benchmarks/timing.py, beside this script
 
 BATCH, FILTERS, UNITS = 8, 32, 64
 # --models keys -> architectures (single-pneumonia and single-tb are the same network)
-MODELS = {"single": "single-pneumonia", "multiclass": "multiclass", "multitask64": "multitask64",
-          "multitask32": "multitask32"}
+MODELS = {
+    "single": "single-pneumonia",
+    "multiclass": "multiclass",
+    "multitask64": "multitask64",
+    "multitask32": "multitask32",
+}
 EPOCHS = 30
 # The study's data here (docs/study.md 1.10): 5,840 Kermany + 662 Shenzhen images; our default split holds
 # out 20% for test and 10% of the rest for validation. architecture -> (images, model key).
-STUDY_RUNS = {"single-pneumonia": (5840, "single"), "single-tb": (662, "single"), "multiclass": (6502, "multiclass"),
-              "multitask64": (6502, "multitask64"), "multitask32": (6502, "multitask32")}
+STUDY_RUNS = {
+    "single-pneumonia": (5840, "single"),
+    "single-tb": (662, "single"),
+    "multiclass": (6502, "multiclass"),
+    "multitask64": (6502, "multitask64"),
+    "multitask32": (6502, "multitask32"),
+}
 FLOOR_BYTES_PER_WEIGHT = 28  # forward read 4; backward + Adam read and write W, m, v: 24
 
 
 # ----- streaming kernels for the bandwidth -----------------------------------------------------
+
 
 def _stream_read(a):
     """Sum of a: one read-only pass (4 bytes per float32 element)."""
@@ -104,6 +114,7 @@ def measure_bandwidth(n, repeats):
 
 # ----- reporting ---------------------------------------------------------------------------------
 
+
 class Report:
     """Collects rows; prints them as a table unless --json."""
 
@@ -113,17 +124,27 @@ class Report:
         self.rows = []
 
     def add(self, name, size, ms, nbytes, torch_ms=None, note=""):
-        row = {"name": name, "size": size, "ms": ms, "bytes": nbytes, "GBps": nbytes / ms / 1e6,
-               "floor_ms": nbytes / self.bandwidth / 1e6, "x_floor": ms / (nbytes / self.bandwidth / 1e6)}
+        row = {
+            "name": name,
+            "size": size,
+            "ms": ms,
+            "bytes": nbytes,
+            "GBps": nbytes / ms / 1e6,
+            "floor_ms": nbytes / self.bandwidth / 1e6,
+            "x_floor": ms / (nbytes / self.bandwidth / 1e6),
+        }
         if torch_ms is not None:
             row.update({"torch_ms": torch_ms, "torch_over_ours": torch_ms / ms})
         if note:
             row["note"] = note
         self.rows.append(row)
         if not self.as_json:
-            torch_part = (f" {torch_ms:10.1f} {torch_ms / ms:8.2f}x" if torch_ms is not None else "")
-            print(f"{name:48s} {size:4d} {ms:9.2f} {row['GBps']:7.1f} {row['x_floor']:7.2f}{torch_part}"
-                  f"{'  ' + note if note else ''}", flush=True)
+            torch_part = f" {torch_ms:10.1f} {torch_ms / ms:8.2f}x" if torch_ms is not None else ""
+            print(
+                f"{name:48s} {size:4d} {ms:9.2f} {row['GBps']:7.1f} {row['x_floor']:7.2f}{torch_part}"
+                f"{'  ' + note if note else ''}",
+                flush=True,
+            )
 
 
 def log(message, as_json):
@@ -131,6 +152,7 @@ def log(message, as_json):
 
 
 # ----- kernels -----------------------------------------------------------------------------------
+
 
 def bench_kernels(size, report, rng, repeats):
     side = size - 2
@@ -140,13 +162,21 @@ def bench_kernels(size, report, rng, repeats):
     bc = np.zeros(FILTERS, np.float32)
     out = np.empty((BATCH, FILTERS, side, side), np.float32)
     act_bytes = 4 * BATCH * D
-    report.add("conv forward + fused ReLU", size,
-               median_ms(lambda: conv2d_numba.conv2d_forward(x, Wc, bc, out, True), repeats), act_bytes + x.nbytes)
+    report.add(
+        "conv forward + fused ReLU",
+        size,
+        median_ms(lambda: conv2d_numba.conv2d_forward(x, Wc, bc, out, True), repeats),
+        act_bytes + x.nbytes,
+    )
     dout = (rng.standard_normal(out.shape) * 1e-3).astype(np.float32)
     dWc, dbc = np.empty_like(Wc), np.empty_like(bc)
-    report.add("conv weight gradient, fused ReLU mask", size,
-               median_ms(lambda: conv2d_numba.conv2d_backward_weights_relu(x, dout, out, dWc, dbc), repeats),
-               2 * act_bytes + x.nbytes, note="reads dout, out, x")
+    report.add(
+        "conv weight gradient, fused ReLU mask",
+        size,
+        median_ms(lambda: conv2d_numba.conv2d_backward_weights_relu(x, dout, out, dWc, dbc), repeats),
+        2 * act_bytes + x.nbytes,
+        note="reads dout, out, x",
+    )
 
     features = out.reshape(BATCH, D)
     dead = float(np.mean(~np.any(features > 0, axis=0)))
@@ -158,26 +188,53 @@ def bench_kernels(size, report, rng, repeats):
         label = f"{heads} head{'s' if heads > 1 else ''}"
         douts = tuple((rng.standard_normal((BATCH, UNITS)) * 1e-3).astype(np.float32) for _ in range(heads))
         if heads == 1:
-            report.add("dense forward (layer kernel), 1 head", size,
-                       median_ms(lambda: dense_numba.dense_forward(features, Ws[0], bs[0], outs[0]), repeats),
-                       w_bytes + act_bytes)
+            report.add(
+                "dense forward (layer kernel), 1 head",
+                size,
+                median_ms(lambda: dense_numba.dense_forward(features, Ws[0], bs[0], outs[0]), repeats),
+                w_bytes + act_bytes,
+            )
             dx, dW, db = np.empty_like(features), np.zeros_like(Ws[0]), np.empty_like(bs[0])
-            report.add("dense backward (layer kernel), 1 head", size,
-                       median_ms(lambda: dense_numba.dense_backward(features, Ws[0], douts[0], dW, db, dx), repeats),
-                       2 * w_bytes + 2 * act_bytes, note="reads W, writes dW and dx")
+            report.add(
+                "dense backward (layer kernel), 1 head",
+                size,
+                median_ms(lambda: dense_numba.dense_backward(features, Ws[0], douts[0], dW, db, dx), repeats),
+                2 * w_bytes + 2 * act_bytes,
+                note="reads W, writes dW and dx",
+            )
             m, v = np.zeros_like(Ws[0]), np.zeros_like(Ws[0])
-            report.add("Adam alone, 1 head", size, median_ms(
-                lambda: adam_numba.adam_update(Ws[0].reshape(-1), dW.reshape(-1), m.reshape(-1), v.reshape(-1),
-                                               1e-6, 0.9, 0.999, 1e-7), repeats), 7 * w_bytes)
-            del dx, dW, m, v
-        report.add(f"fused conv+ReLU+dense forward, {label}", size, median_ms(
-            lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), repeats), w_bytes,
-            note=f"{dead:.0%} of feature rows all zero")
+            report.add(
+                "Adam alone, 1 head",
+                size,
+                median_ms(
+                    lambda: adam_numba.adam_update(
+                        Ws[0].reshape(-1), dW.reshape(-1), m.reshape(-1), v.reshape(-1), 1e-6, 0.9, 0.999, 1e-7
+                    ),
+                    repeats,
+                ),
+                7 * w_bytes,
+            )
+            dx = dW = m = v = None  # free the 528 MB arrays before the next ones
+        report.add(
+            f"fused conv+ReLU+dense forward, {label}",
+            size,
+            median_ms(lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), repeats),
+            w_bytes,
+            note=f"{dead:.0%} of feature rows all zero",
+        )
         ms_, vs_ = tuple(np.zeros_like(W) for W in Ws), tuple(np.zeros_like(W) for W in Ws)
-        report.add(f"fused backward + Adam, {label}", size, median_ms(
-            lambda: fused_step_numba.conv_dense_backward_adam(x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc,
-                                                              1e-6, 0.9, 0.999, 1e-7), repeats), 6 * w_bytes)
-        del Ws, ms_, vs_
+        report.add(
+            f"fused backward + Adam, {label}",
+            size,
+            median_ms(
+                lambda: fused_step_numba.conv_dense_backward_adam(
+                    x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc, 1e-6, 0.9, 0.999, 1e-7
+                ),
+                repeats,
+            ),
+            6 * w_bytes,
+        )
+        Ws = ms_ = vs_ = None  # free them before the next head count
         gc.collect()
 
 
@@ -209,15 +266,30 @@ def bench_arithmetic(size, report, rng, repeats):
         w_bytes = 4 * FILTERS * side * side * UNITS * heads
         label = f"{heads} head{'s' if heads > 1 else ''}"
         forward_ms = median_ms(lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), 5 * repeats)
-        report.add(f"fused forward, weights in cache, {label}", size, forward_ms * scale, w_bytes,
-                   note="W, m, v in L3; scaled to the full layer")
-        backward_ms = median_ms(lambda: fused_step_numba.conv_dense_backward_adam(
-            x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc, 1e-6, 0.9, 0.999, 1e-7), 5 * repeats)
-        report.add(f"fused backward + Adam, weights in cache, {label}", size, backward_ms * scale, 6 * w_bytes,
-                   note="W, m, v in L3; scaled to the full layer")
+        report.add(
+            f"fused forward, weights in cache, {label}",
+            size,
+            forward_ms * scale,
+            w_bytes,
+            note="W, m, v in L3; scaled to the full layer",
+        )
+        backward_ms = median_ms(
+            lambda: fused_step_numba.conv_dense_backward_adam(
+                x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc, 1e-6, 0.9, 0.999, 1e-7
+            ),
+            5 * repeats,
+        )
+        report.add(
+            f"fused backward + Adam, weights in cache, {label}",
+            size,
+            backward_ms * scale,
+            6 * w_bytes,
+            note="W, m, v in L3; scaled to the full layer",
+        )
 
 
 # ----- whole steps -------------------------------------------------------------------------------
+
 
 def batch_for(arch, size, rng):
     x = rng.random((BATCH, 1, size, size), dtype=np.float32)
@@ -244,11 +316,18 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
 
     fused_ms = median_ms(fused_step, repeats, warmup=2)
     torch_ms = torch_step_ms(arch, size, repeats) if use_torch else None
-    report.add(f"step {model_key} (fused, the default)", size, fused_ms, floor_bytes, torch_ms=torch_ms,
-               note=f"{n_params / 1e6:.1f}M parameters")
+    report.add(
+        f"step {model_key} (fused, the default)",
+        size,
+        fused_ms,
+        floor_bytes,
+        torch_ms=torch_ms,
+        note=f"{n_params / 1e6:.1f}M parameters",
+    )
     eval_ms = median_ms(lambda: model.forward(x), repeats)
-    report.add(f"eval forward {model_key} (model.forward)", size, eval_ms, 4 * n_params,
-               note="validation and test batches")
+    report.add(
+        f"eval forward {model_key} (model.forward)", size, eval_ms, 4 * n_params, note="validation and test batches"
+    )
     if readable:
         readable_step = make_step("readable", model, optimizer)
 
@@ -256,9 +335,13 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
             _, _, dlogits = total_loss(readable_step.forward(x), targets)
             readable_step.backward_and_update(dlogits)
 
-        report.add(f"step {model_key} (readable, --step readable)", size,
-                   median_ms(readable, max(3, repeats // 2), warmup=1), floor_bytes)
-    del model, optimizer, fused
+        report.add(
+            f"step {model_key} (readable, --step readable)",
+            size,
+            median_ms(readable, max(3, repeats // 2), warmup=1),
+            floor_bytes,
+        )
+    model = optimizer = fused = None  # free the model before the next one
     gc.collect()
     return {"step_ms": fused_ms, "eval_ms": eval_ms, "torch_ms": torch_ms}
 
@@ -275,8 +358,15 @@ def training_estimates(size, timings):
         steps, val_batches, test_batches = (-(-n // BATCH) for n in (train, val, test))
         t = timings[key]
         seconds = (EPOCHS * (steps * t["step_ms"] + val_batches * t["eval_ms"]) + test_batches * t["eval_ms"]) / 1e3
-        row = {"arch": arch, "size": size, "train_images": train, "steps_per_epoch": steps, "val_images": val,
-               "test_images": test, "minutes_30_epochs": seconds / 60}
+        row = {
+            "arch": arch,
+            "size": size,
+            "train_images": train,
+            "steps_per_epoch": steps,
+            "val_images": val,
+            "test_images": test,
+            "minutes_30_epochs": seconds / 60,
+        }
         if t.get("torch_ms"):
             row["torch_minutes_30_epochs_steps_only"] = EPOCHS * steps * t["torch_ms"] / 6e4
         rows.append(row)
@@ -300,7 +390,8 @@ def torch_step_ms(arch, size, repeats):
             self.conv = nn.Conv2d(1, FILTERS, 3)
             self.heads = nn.ModuleList(
                 nn.Sequential(nn.Linear(FILTERS * side * side, units), nn.ReLU(), nn.Linear(units, outputs))
-                for units in spec.head_units.values())
+                for units in spec.head_units.values()
+            )
 
         def forward(self, x):
             features = torch.relu(self.conv(x)).flatten(1)
@@ -322,7 +413,7 @@ def torch_step_ms(arch, size, repeats):
         optimizer.step()
 
     ms = median_ms(step, repeats, warmup=2)
-    del net, optimizer
+    net = optimizer = None
     gc.collect()
     time.sleep(0.5)  # let PyTorch's OpenMP threads stop spinning before Numba runs again
     return ms
@@ -341,8 +432,11 @@ def blas_threads():
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
-    return {info.get("internal_api", "?"): info.get("num_threads") for info in threadpool_info()
-            if info.get("user_api") == "blas"}
+    return {
+        info.get("internal_api", "?"): info.get("num_threads")
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    }
 
 
 def machine():
@@ -352,20 +446,34 @@ def machine():
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "threading_layer": numba.threading_layer(), "blas_threads": blas_threads(),
-            "load_average": os.getloadavg()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "threading_layer": numba.threading_layer(),
+        "blas_threads": blas_threads(),
+        "load_average": os.getloadavg(),
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="64,128,256", help="image sizes, comma separated (default 64,128,256)")
-    parser.add_argument("--models", default="single,multitask64",
-                        help=f"comma separated, among {', '.join(MODELS)}, or 'all' (default single,multitask64)")
+    parser.add_argument(
+        "--models",
+        default="single,multitask64",
+        help=f"comma separated, among {', '.join(MODELS)}, or 'all' (default single,multitask64)",
+    )
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement (default 10)")
-    parser.add_argument("--bandwidth-size", type=int, default=1 << 26,
-                        help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)")
+    parser.add_argument(
+        "--bandwidth-size",
+        type=int,
+        default=1 << 26,
+        help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--no-kernels", action="store_true", help="time whole steps only")
     parser.add_argument("--no-readable", action="store_true", help="skip the readable step (--step readable)")
@@ -389,14 +497,21 @@ def main():
     info = machine()
     if use_torch:
         import torch
+
         info["torch"] = torch.__version__
     quiet = options.json
-    log(f"machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']}, numba {info['numba']} "
+    log(
+        f"machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']}, numba {info['numba']} "
         f"({info['numba_threads']} threads, {info['threading_layer']}); BLAS threads {info['blas_threads']}; "
         f"torch {info.get('torch', 'not installed' if not options.no_torch else 'skipped')}; "
-        f"load average {info['load_average'][0]:.2f}", quiet)
-    log(f"bandwidth: read {bandwidth['read_GBps']:.1f} GB/s, 3-array update {bandwidth['update3_GBps']:.1f} GB/s, "
-        f"floor mix (4 read : 24 updated) {bandwidth['floor_mix_GBps']:.1f} GB/s", quiet)
+        f"load average {info['load_average'][0]:.2f}",
+        quiet,
+    )
+    log(
+        f"bandwidth: read {bandwidth['read_GBps']:.1f} GB/s, 3-array update {bandwidth['update3_GBps']:.1f} GB/s, "
+        f"floor mix (4 read : 24 updated) {bandwidth['floor_mix_GBps']:.1f} GB/s",
+        quiet,
+    )
     report = Report(options.json, bandwidth["floor_mix_GBps"])
     if not options.json:
         torch_head = f" {'torch ms':>10s} {'torch/us':>9s}" if use_torch else ""
@@ -406,24 +521,45 @@ def main():
         if not options.no_kernels:
             bench_kernels(size, report, rng, options.repeats)
             bench_arithmetic(size, report, rng, options.repeats)
-        timings = {key: bench_step(key, size, report, rng, options.repeats, not options.no_readable, use_torch)
-                   for key in models}
+        timings = {
+            key: bench_step(key, size, report, rng, options.repeats, not options.no_readable, use_torch)
+            for key in models
+        }
         estimates += training_estimates(size, timings)
     info["load_average_end"] = os.getloadavg()
     if not options.json:
-        print(f"\n{EPOCHS} epochs, batch {BATCH} (steps + validation every epoch + one test pass; "
-              f"checkpoints not included):")
+        print(
+            f"\n{EPOCHS} epochs, batch {BATCH} (steps + validation every epoch + one test pass; "
+            f"checkpoints not included):"
+        )
         for row in estimates:
-            torch_part = (f"   PyTorch steps alone {row['torch_minutes_30_epochs_steps_only']:7.1f} min"
-                          if "torch_minutes_30_epochs_steps_only" in row else "")
-            print(f"  {row['arch']:17s} {row['size']:4d} px  {row['train_images']:5d} training images, "
-                  f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min{torch_part}")
-    log(f"load average at the start {info['load_average'][0]:.2f}, at the end {info['load_average_end'][0]:.2f} "
+            torch_part = (
+                f"   PyTorch steps alone {row['torch_minutes_30_epochs_steps_only']:7.1f} min"
+                if "torch_minutes_30_epochs_steps_only" in row
+                else ""
+            )
+            print(
+                f"  {row['arch']:17s} {row['size']:4d} px  {row['train_images']:5d} training images, "
+                f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min{torch_part}"
+            )
+    log(
+        f"load average at the start {info['load_average'][0]:.2f}, at the end {info['load_average_end'][0]:.2f} "
         f"(the end includes this benchmark's own threads; a start above ~0.5 on 2 cores means other work was "
-        f"running or had just run: rerun when quiet)", quiet)
+        f"running or had just run: rerun when quiet)",
+        quiet,
+    )
     if options.json:
-        json.dump({"machine": info, "bandwidth": bandwidth, "repeats": options.repeats, "rows": report.rows,
-                   "training_estimates": estimates}, sys.stdout, indent=1)
+        json.dump(
+            {
+                "machine": info,
+                "bandwidth": bandwidth,
+                "repeats": options.repeats,
+                "rows": report.rows,
+                "training_estimates": estimates,
+            },
+            sys.stdout,
+            indent=1,
+        )
         print()
 
 

@@ -1,9 +1,17 @@
 """minimtl: multi-task learning on chest X-rays, written out by hand.
 
-Layers with explicit forward and backward passes live in :mod:`minimtl.nn.layers`,
-the Numba kernels and their NumPy twins in :mod:`minimtl.kernels`, losses in
-:mod:`minimtl.nn.losses`, optimisers in :mod:`minimtl.nn.optim`, finite-difference
-checks in :mod:`minimtl.nn.gradcheck`.
+The folders are the layers of the program, each importing only from the ones listed before it:
+
+- ``common``: atomic file writes, the files of a run folder, progress callbacks
+- ``kernels``: the Numba kernels of the layers and their readable NumPy twins
+- ``nn``: layers with forward and backward passes, the graph, losses, Adam, gradient checks
+- ``fast``: the fused training step (an optimisation of ``nn``'s arithmetic)
+- ``data``: finding, decoding, caching and splitting the chest X-ray images
+- ``training``: the study's models, their targets, the training loop, scoring
+- ``study``: a run's report, and comparisons over architectures and seeds
+- ``commands``: the command line (``python cli.py``)
+
+docs/tutorial.md is the guided reading; docs/design.md maps every module.
 """
 
 __version__ = "0.1.0"

@@ -36,8 +36,7 @@ def conv_shapes(draw, max_batch=3, max_channels=3, max_kernel=3, max_extra=3):
 @st.composite
 def dense_shapes(draw, max_batch=3, max_features=5):
     """(N, in_features, out_features)."""
-    return (draw(st.integers(1, max_batch)), draw(st.integers(1, max_features)),
-            draw(st.integers(1, max_features)))
+    return (draw(st.integers(1, max_batch)), draw(st.integers(1, max_features)), draw(st.integers(1, max_features)))
 
 
 def masks(n):

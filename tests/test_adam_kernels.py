@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimtl.kernels import adam_numba, adam_reference
 from tests.strategies import float_dtypes, seeds

@@ -13,22 +13,36 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def run_script(name, *args):
-    result = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, f"{name} {' '.join(args)} failed:\n{result.stderr[-3000:]}"
     return result.stdout
 
 
 def test_bench_step_json_has_every_row_and_the_floor_ratio():
-    out = run_script("bench_step.py", "--sizes", "8", "--models", "single,multitask64", "--repeats", "1",
-                     "--bandwidth-size", "100000", "--json")
+    out = run_script(
+        "bench_step.py",
+        "--sizes",
+        "8",
+        "--models",
+        "single,multitask64",
+        "--repeats",
+        "1",
+        "--bandwidth-size",
+        "100000",
+        "--json",
+    )
     doc = json.loads(out)
     assert doc["bandwidth"]["floor_mix_GBps"] > 0
     names = [row["name"] for row in doc["rows"]]
-    for expected in ("fused backward + Adam, 2 heads", "step single (fused, the default)",
-                     "step multitask64 (fused, the default)",
-                         "step multitask64 (readable, --step readable)",
-                     "fused backward + Adam, weights in cache, 1 head"):
+    for expected in (
+        "fused backward + Adam, 2 heads",
+        "step single (fused, the default)",
+        "step multitask64 (fused, the default)",
+        "step multitask64 (readable, --step readable)",
+        "fused backward + Adam, weights in cache, 1 head",
+    ):
         assert expected in names, f"{expected!r} missing from {names}"
     for row in doc["rows"]:
         assert row["ms"] > 0 and row["x_floor"] > 0, row

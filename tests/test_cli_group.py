@@ -18,9 +18,11 @@ def test_every_listed_command_resolves_to_a_click_command_of_that_name():
 
 
 def test_help_lists_the_commands_without_importing_them():
-    code = ("import sys; from click.testing import CliRunner; from minimtl.commands import main; "
-            "r = CliRunner().invoke(main, ['--help']); print(r.output); "
-            "print('HEAVY' if {'numba', 'matplotlib', 'sklearn'} & set(sys.modules) else 'LIGHT')")
+    code = (
+        "import sys; from click.testing import CliRunner; from minimtl.commands import main; "
+        "r = CliRunner().invoke(main, ['--help']); print(r.output); "
+        "print('HEAVY' if {'numba', 'matplotlib', 'sklearn'} & set(sys.modules) else 'LIGHT')"
+    )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for name in COMMANDS:
         assert name in output

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from minimtl.commands import main
 from minimtl.data import make_phantoms
-from minimtl.training.models import ARCHITECTURES
 from minimtl.study.run import evaluate_saved_run
+from minimtl.training.models import ARCHITECTURES
 
 RATE_KEYS = {"precision", "recall", "specificity", "npv", "accuracy"}
 
@@ -28,17 +28,45 @@ def run_cli(args):
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_path, no_data):
-    result = run_cli(["run", "--arch", arch, "--epochs", "1", "--image-size", "16", "--split", "patient",
-                      "--data-dir", str(no_data), "--out", str(tmp_path / "runs"), "--name", "r", "--no-progress"])
+    result = run_cli(
+        [
+            "run",
+            "--arch",
+            arch,
+            "--epochs",
+            "1",
+            "--image-size",
+            "16",
+            "--split",
+            "patient",
+            "--data-dir",
+            str(no_data),
+            "--out",
+            str(tmp_path / "runs"),
+            "--name",
+            "r",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output
     run_dir = tmp_path / "runs" / "r"
-    for name in ("config.json", "split.json", "checkpoint.npz", "history.csv", "metrics.json", "report.md",
-                 "predictions.csv", "loss.png", "roc.png", "confusion.png"):
+    for name in (
+        "config.json",
+        "split.json",
+        "checkpoint.npz",
+        "history.csv",
+        "metrics.json",
+        "report.md",
+        "predictions.csv",
+        "loss.png",
+        "roc.png",
+        "confusion.png",
+    ):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(ARCHITECTURES[arch].tasks)
-    for task, m in metrics["tasks"].items():
+    for m in metrics["tasks"].values():
         assert RATE_KEYS <= set(m) and "roc_auc" in m and "f1" in m
         assert m["positives"] + m["negatives"] == m["n"] > 0
         assert sum(map(sum, m["confusion_matrix"])) == m["n"]
@@ -59,16 +87,36 @@ def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_pa
 
 
 def test_sigmoid_heads_and_ignored_other_labels(tmp_path, no_data):
-    result = run_cli(["run", "--arch", "multitask32", "--head", "sigmoid", "--other-labels", "ignore",
-                      "--epochs", "1", "--image-size", "12", "--data-dir", str(no_data),
-                      "--out", str(tmp_path), "--name", "s", "--no-progress"])
+    result = run_cli(
+        [
+            "run",
+            "--arch",
+            "multitask32",
+            "--head",
+            "sigmoid",
+            "--other-labels",
+            "ignore",
+            "--epochs",
+            "1",
+            "--image-size",
+            "12",
+            "--data-dir",
+            str(no_data),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "s",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "s" / "config.json").read_text())["options"]["head"] == "sigmoid"
 
 
 def test_bad_options_name_the_option(tmp_path, no_data):
-    result = CliRunner().invoke(main, ["run", "--arch", "multiclass", "--head", "sigmoid", "--data-dir",
-                                       str(no_data), "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["run", "--arch", "multiclass", "--head", "sigmoid", "--data-dir", str(no_data), "--out", str(tmp_path)]
+    )
     assert result.exit_code != 0 and "--head sigmoid" in result.output
     result = CliRunner().invoke(main, ["run", "--arch", "resnet"])
     assert result.exit_code != 0 and "--arch" in result.output
@@ -77,16 +125,49 @@ def test_bad_options_name_the_option(tmp_path, no_data):
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path, no_data):
-    args = ["run", "--arch", "single-tb", "--epochs", "1", "--image-size", "12", "--data-dir", str(no_data),
-            "--out", str(tmp_path), "--name", "same", "--no-progress"]
+    args = [
+        "run",
+        "--arch",
+        "single-tb",
+        "--epochs",
+        "1",
+        "--image-size",
+        "12",
+        "--data-dir",
+        str(no_data),
+        "--out",
+        str(tmp_path),
+        "--name",
+        "same",
+        "--no-progress",
+    ]
     assert run_cli(args).exit_code == 0
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "--resume" in again.output
 
 
 def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_data):
-    assert run_cli(["run", "--arch", "single-tb", "--epochs", "1", "--image-size", "12", "--data-dir",
-                    str(no_data), "--out", str(tmp_path), "--name", "e", "--no-progress"]).exit_code == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--arch",
+                "single-tb",
+                "--epochs",
+                "1",
+                "--image-size",
+                "12",
+                "--data-dir",
+                str(no_data),
+                "--out",
+                str(tmp_path),
+                "--name",
+                "e",
+                "--no-progress",
+            ]
+        ).exit_code
+        == 0
+    )
     other_site = make_phantoms(n_per_class=9, image_size=12, seed=9)  # not the run's images
     metrics = evaluate_saved_run(tmp_path / "e", other_site)
     assert metrics["scope"].startswith("every image")

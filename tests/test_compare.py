@@ -34,8 +34,14 @@ def test_paired_differences_are_per_seed():
 
 def fake_metrics(recall, confusion=((5, 1), (2, 6))):
     rate = {"value": recall, "k": 0, "n": 1, "ci95": [0, 1]}
-    return {"precision": rate, "recall": rate, "specificity": rate, "f1": recall,
-            "roc_auc": {"value": recall, "ci95": [0, 1]}, "confusion_matrix": [list(r) for r in confusion]}
+    return {
+        "precision": rate,
+        "recall": rate,
+        "specificity": rate,
+        "f1": recall,
+        "roc_auc": {"value": recall, "ci95": [0, 1]},
+        "confusion_matrix": [list(r) for r in confusion],
+    }
 
 
 def test_intervals_are_clipped_to_the_metric_range():
@@ -45,8 +51,8 @@ def test_intervals_are_clipped_to_the_metric_range():
 
 
 def test_a_head_that_predicts_one_class_is_flagged():
-    assert predicts_one_class(fake_metrics(1.0, confusion=((0, 65), (0, 67))))    # all positive
-    assert predicts_one_class(fake_metrics(0.0, confusion=((65, 0), (67, 0))))    # all negative
+    assert predicts_one_class(fake_metrics(1.0, confusion=((0, 65), (0, 67))))  # all positive
+    assert predicts_one_class(fake_metrics(0.0, confusion=((65, 0), (67, 0))))  # all negative
     assert not predicts_one_class(fake_metrics(0.5))
 
 
@@ -69,9 +75,24 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     out = tmp_path / "cmp"
-    args = ["compare", "--seeds", "2", "--epochs", "1", "--image-size", "12", "--data-dir", str(empty),
-            "--out", str(out), "--reshuffled-test", "--protocol", "study",
-            "--variants", "single-tb,single-pneumonia,multitask64"]
+    args = [
+        "compare",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--image-size",
+        "12",
+        "--data-dir",
+        str(empty),
+        "--out",
+        str(out),
+        "--reshuffled-test",
+        "--protocol",
+        "study",
+        "--variants",
+        "single-tb,single-pneumonia,multitask64",
+    ]
     first = CliRunner().invoke(main, args, catch_exceptions=False)
     assert first.exit_code == 0, first.output
     assert "expected about" in first.output

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimtl.kernels import conv2d_numba, conv2d_reference
 from tests.strategies import conv_shapes, float_dtypes, seeds
@@ -13,11 +14,8 @@ kernel_shapes = conv_shapes(max_kernel=7)
 BACKENDS = [pytest.param(conv2d_reference, id="reference"), pytest.param(conv2d_numba, id="numba")]
 
 # A 3x3 image, a 2x2 kernel, bias 0.5 (one image, one channel, one filter).
-IMAGE = np.array([[1., 2., 3.],
-                  [4., 5., 6.],
-                  [7., 8., 9.]]).reshape(1, 1, 3, 3)
-KERNEL = np.array([[1., 2.],
-                   [3., 4.]]).reshape(1, 1, 2, 2)
+IMAGE = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]).reshape(1, 1, 3, 3)
+KERNEL = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
 BIAS = np.array([0.5])
 
 
@@ -27,8 +25,10 @@ def test_forward_by_hand(kernels, dtype):
     out = np.full((1, 1, 2, 2), np.nan, dtype=dtype)
     kernels.conv2d_forward(IMAGE.astype(dtype), KERNEL.astype(dtype), BIAS.astype(dtype), out, False)
     # cross-correlation: the kernel is laid on the image unflipped
-    expected = [[1*1 + 2*2 + 3*4 + 4*5 + 0.5, 1*2 + 2*3 + 3*5 + 4*6 + 0.5],
-                [1*4 + 2*5 + 3*7 + 4*8 + 0.5, 1*5 + 2*6 + 3*8 + 4*9 + 0.5]]
+    expected = [
+        [1 * 1 + 2 * 2 + 3 * 4 + 4 * 5 + 0.5, 1 * 2 + 2 * 3 + 3 * 5 + 4 * 6 + 0.5],
+        [1 * 4 + 2 * 5 + 3 * 7 + 4 * 8 + 0.5, 1 * 5 + 2 * 6 + 3 * 8 + 4 * 9 + 0.5],
+    ]
     np.testing.assert_array_equal(out[0, 0], expected)  # 37.5, 47.5, 67.5, 77.5
 
 
@@ -42,31 +42,25 @@ def test_forward_fused_relu_by_hand(kernels):
 
 @pytest.mark.parametrize("kernels", BACKENDS)
 def test_backward_by_hand(kernels):
-    dout = np.array([[1., 0.],
-                     [0., 2.]]).reshape(1, 1, 2, 2)
+    dout = np.array([[1.0, 0.0], [0.0, 2.0]]).reshape(1, 1, 2, 2)
     dW, db, dx = np.empty((1, 1, 2, 2)), np.empty(1), np.full((1, 1, 3, 3), np.nan)
     kernels.conv2d_backward_weights(IMAGE, dout, dW, db)
     # dW[i, j] = 1 * x[i, j] + 2 * x[1 + i, 1 + j]
-    np.testing.assert_array_equal(dW[0, 0], [[1 + 2*5, 2 + 2*6],
-                                             [4 + 2*8, 5 + 2*9]])
+    np.testing.assert_array_equal(dW[0, 0], [[1 + 2 * 5, 2 + 2 * 6], [4 + 2 * 8, 5 + 2 * 9]])
     np.testing.assert_array_equal(db, [1 + 2])
     kernels.conv2d_backward_input(dout, KERNEL, dx)
     # 1 * kernel placed at the top left plus 2 * kernel placed at the bottom right
-    np.testing.assert_array_equal(dx[0, 0], [[1, 2, 0],
-                                             [3, 4 + 2*1, 2*2],
-                                             [0, 2*3, 2*4]])
+    np.testing.assert_array_equal(dx[0, 0], [[1, 2, 0], [3, 4 + 2 * 1, 2 * 2], [0, 2 * 3, 2 * 4]])
 
 
 @pytest.mark.parametrize("kernels", BACKENDS)
 def test_non_square_by_hand(kernels):
     """A 2x4 image with a 1x2 kernel [1, -1]: horizontal differences, Ho=2, Wo=3."""
-    x = np.array([[1., 4., 9., 16.],
-                  [2., 3., 5., 7.]]).reshape(1, 1, 2, 4)
-    W = np.array([1., -1.]).reshape(1, 1, 1, 2)
+    x = np.array([[1.0, 4.0, 9.0, 16.0], [2.0, 3.0, 5.0, 7.0]]).reshape(1, 1, 2, 4)
+    W = np.array([1.0, -1.0]).reshape(1, 1, 1, 2)
     out = np.empty((1, 1, 2, 3))
     kernels.conv2d_forward(x, W, np.zeros(1), out, False)
-    np.testing.assert_array_equal(out[0, 0], [[1 - 4, 4 - 9, 9 - 16],
-                                              [2 - 3, 3 - 5, 5 - 7]])
+    np.testing.assert_array_equal(out[0, 0], [[1 - 4, 4 - 9, 9 - 16], [2 - 3, 3 - 5, 5 - 7]])
 
 
 def _random_problem(shape, dtype, seed):
@@ -153,14 +147,11 @@ def test_numba_kernels_are_deterministic_and_leave_inputs_alone():
 def test_backward_weights_with_fused_relu_by_hand(kernels):
     """The ReLU's mask keeps dout only where out > 0 (0 at the kink): out = [[0, 5], [3, 0]] keeps
     dout[0, 1] = 2 and dout[1, 0] = 3, so dW[i, j] = 2 * x[i, 1 + j] + 3 * x[1 + i, j]."""
-    dout = np.array([[1., 2.],
-                     [3., 4.]]).reshape(1, 1, 2, 2)
-    out = np.array([[0., 5.],
-                    [3., 0.]]).reshape(1, 1, 2, 2)
+    dout = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
+    out = np.array([[0.0, 5.0], [3.0, 0.0]]).reshape(1, 1, 2, 2)
     dW, db = np.full((1, 1, 2, 2), np.nan), np.full(1, np.nan)
     kernels.conv2d_backward_weights_relu(IMAGE, dout, out, dW, db)
-    np.testing.assert_array_equal(dW[0, 0], [[2 * 2 + 3 * 4, 2 * 3 + 3 * 5],
-                                             [2 * 5 + 3 * 7, 2 * 6 + 3 * 8]])
+    np.testing.assert_array_equal(dW[0, 0], [[2 * 2 + 3 * 4, 2 * 3 + 3 * 5], [2 * 5 + 3 * 7, 2 * 6 + 3 * 8]])
     np.testing.assert_array_equal(db, [2 + 3])
 
 

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
 from minimtl.kernels import conv2d_reference
+from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
 from minimtl.nn.layers import Conv2D
 from tests.layer_contract import assert_backward_contract
 from tests.strategies import conv_shapes, seeds
@@ -48,17 +49,17 @@ def test_fused_relu_gradients_match_finite_differences(shape, seed):
 
 def test_forward_backward_by_hand_with_fused_relu():
     layer = Conv2D(1, 1, 2, rng=np.random.default_rng(0), dtype=np.float64, relu=True)
-    layer.params["W"][...] = [[[[1., 2.], [3., 4.]]]]
+    layer.params["W"][...] = [[[[1.0, 2.0], [3.0, 4.0]]]]
     layer.params["b"][...] = -50.0
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1,2,3],[4,5,6],[7,8,9]]
     out = layer.forward(x)
     # pre-activations 37 - 50 = -13, 47 - 50 = -3, 67 - 50 = 17, 77 - 50 = 27
-    np.testing.assert_array_equal(out[0, 0], [[0., 0.], [17., 27.]])
-    dx = layer.backward(np.array([[[[5., 6.], [1., 2.]]]]))
+    np.testing.assert_array_equal(out[0, 0], [[0.0, 0.0], [17.0, 27.0]])
+    dx = layer.backward(np.array([[[[5.0, 6.0], [1.0, 2.0]]]]))
     # the ReLU stops the top row; dW[i, j] = 1 * x[1 + i, j] + 2 * x[1 + i, 1 + j]
-    np.testing.assert_array_equal(layer.grads["W"][0, 0], [[4 + 2*5, 5 + 2*6], [7 + 2*8, 8 + 2*9]])
+    np.testing.assert_array_equal(layer.grads["W"][0, 0], [[4 + 2 * 5, 5 + 2 * 6], [7 + 2 * 8, 8 + 2 * 9]])
     np.testing.assert_array_equal(layer.grads["b"], [1 + 2])
-    np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [1, 2 + 2*1, 2*2], [3, 4 + 2*3, 2*4]])
+    np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [1, 2 + 2 * 1, 2 * 2], [3, 4 + 2 * 3, 2 * 4]])
 
 
 def test_kink_gets_zero_gradient():
@@ -87,8 +88,10 @@ def test_first_layer_returns_no_input_gradient():
 
 def test_float32_matches_float64_and_same_seed_gives_same_numbers():
     x = np.random.default_rng(3).standard_normal((3, 2, 9, 7))
-    layers = [Conv2D(2, 4, (3, 2), rng=np.random.default_rng(5), dtype=dt, relu=True)
-              for dt in (np.float32, np.float64, np.float32)]
+    layers = [
+        Conv2D(2, 4, (3, 2), rng=np.random.default_rng(5), dtype=dt, relu=True)
+        for dt in (np.float32, np.float64, np.float32)
+    ]
     outs = [layer.forward(x).copy() for layer in layers]
     assert outs[0].dtype == np.float32 and outs[1].dtype == np.float64
     np.testing.assert_array_equal(outs[0], outs[2])  # same seed, same numbers

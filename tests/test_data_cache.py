@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import minimtl.data.load as load_module
-from minimtl.data import load_collection
 from minimtl.common.atomic import atomic_open
+from minimtl.data import load_collection
 from minimtl.data.cache import default_cache_dir
 from minimtl.data.decode import resize_square
 from tests.data_fixtures import build_nlm, gray, write_image

@@ -9,9 +9,17 @@ from minimtl.data import Collection, make_phantoms
 def test_arrays_are_read_only_views_and_the_callers_arrays_stay_writable():
     images = np.zeros((2, 8, 8), np.uint8)
     collection = Collection(
-        images=images, labels=[0, 1], dataset=["tb", "tb"], site=["shenzhen"] * 2, patient=["a", "b"],
-        official_split=["", ""], paths=["x.png", "y.png"], pixel_hash=["1", "2"], synthetic=False,
-        image_size=8, data_dir="/d",
+        images=images,
+        labels=[0, 1],
+        dataset=["tb", "tb"],
+        site=["shenzhen"] * 2,
+        patient=["a", "b"],
+        official_split=["", ""],
+        paths=["x.png", "y.png"],
+        pixel_hash=["1", "2"],
+        synthetic=False,
+        image_size=8,
+        data_dir="/d",
     )
     assert images.flags.writeable  # not frozen behind the caller's back
     with pytest.raises(ValueError, match="read-only"):
@@ -25,14 +33,31 @@ def test_arrays_are_read_only_views_and_the_callers_arrays_stay_writable():
 def test_rows_must_agree():
     with pytest.raises(ValueError, match=r"Collection.paths has \(1,\) rows, labels has 2"):
         Collection(
-            images=np.zeros((2, 8, 8), np.uint8), labels=[0, 1], dataset=["tb", "tb"], site=["s", "s"],
-            patient=["a", "b"], official_split=["", ""], paths=["x.png"], pixel_hash=["1", "2"],
-            synthetic=False, image_size=8, data_dir="",
+            images=np.zeros((2, 8, 8), np.uint8),
+            labels=[0, 1],
+            dataset=["tb", "tb"],
+            site=["s", "s"],
+            patient=["a", "b"],
+            official_split=["", ""],
+            paths=["x.png"],
+            pixel_hash=["1", "2"],
+            synthetic=False,
+            image_size=8,
+            data_dir="",
         )
     with pytest.raises(ValueError, match=r"expected \(N, 16, 16\)"):
         Collection(
-            images=np.zeros((1, 8, 8), np.uint8), labels=[0], dataset=["tb"], site=["s"], patient=["a"],
-            official_split=[""], paths=["x.png"], pixel_hash=["1"], synthetic=False, image_size=16, data_dir="",
+            images=np.zeros((1, 8, 8), np.uint8),
+            labels=[0],
+            dataset=["tb"],
+            site=["s"],
+            patient=["a"],
+            official_split=[""],
+            paths=["x.png"],
+            pixel_hash=["1"],
+            synthetic=False,
+            image_size=16,
+            data_dir="",
         )
 
 

@@ -56,10 +56,18 @@ def test_kermany_tree_gives_official_splits_labels_and_patients(tmp_path):
     expected_count = sum(len(names) for split in KERMANY_FILES.values() for names in split.values())
     assert len(collection) == expected_count == 12
     assert found["chest_xray/train/NORMAL/NORMAL2-IM-0117-0002.jpeg"] == (
-        "pneumonia", "kermany", 0, "kermany:NORMAL2-IM-0117", "train"
+        "pneumonia",
+        "kermany",
+        0,
+        "kermany:NORMAL2-IM-0117",
+        "train",
     )
     assert found["chest_xray/test/PNEUMONIA/person447_virus_921_1.jpeg"] == (
-        "pneumonia", "kermany", 1, "kermany:person447", "test"
+        "pneumonia",
+        "kermany",
+        1,
+        "kermany:person447",
+        "test",
     )
     assert found["chest_xray/val/PNEUMONIA/person1946_bacteria_4874.jpeg"][4] == "val"
     assert collection.label_names["pneumonia"] == ("normal", "pneumonia")
@@ -91,7 +99,7 @@ def test_nested_copy_with_other_content_is_skipped_and_listed(tmp_path):
     write_image(outer / "chest_xray" / "train" / "NORMAL" / "IM-0117-0001.jpeg", np.zeros((50, 50), np.uint8) + 7)
     collection = load(data, tmp_path)
     assert len(collection) == 6
-    (path, reason), = collection.skipped
+    ((path, reason),) = collection.skipped
     assert path == "chest_xray/chest_xray/train/NORMAL/IM-0117-0001.jpeg"
     assert "different size" in reason and "chest_xray/train/NORMAL/IM-0117-0001.jpeg" in reason
 
@@ -124,7 +132,11 @@ def test_nlm_sets_anywhere_with_sites_labels_and_masks_ignored(tmp_path):
     assert len(collection) == 5
     assert found["ChinaSet_AllFiles/CXR_png/CHNCXR_0002_1.png"] == ("tb", "shenzhen", 1, "shenzhen:CHNCXR_0002", "")
     assert found["Montgomery/MontgomerySet/CXR_png/MCUCXR_0001_0.png"] == (
-        "tb", "montgomery", 0, "montgomery:MCUCXR_0001", ""
+        "tb",
+        "montgomery",
+        0,
+        "montgomery:MCUCXR_0001",
+        "",
     )
     assert len(set(collection.patient)) == 5  # one patient per image
     assert collection.label_names["tb"] == ("normal", "tb")
@@ -242,7 +254,9 @@ def test_unreadable_data_folder_is_an_error_not_no_data(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied", os.fspath(path))
 
     monkeypatch.setattr(os, "scandir", scandir)
-    with pytest.raises(DataError, match=r"no readable image below .*data \(\.: cannot read folder: Permission denied\)"):
+    with pytest.raises(
+        DataError, match=r"no readable image below .*data \(\.: cannot read folder: Permission denied\)"
+    ):
         load(data, tmp_path)
 
 

@@ -28,7 +28,10 @@ def test_shape_of_a_collection_like_the_real_one(phantoms):
     assert phantoms.images.dtype == np.uint8 and phantoms.labels.dtype == np.int64
     assert phantoms.synthetic is True and phantoms.data_dir == "" and phantoms.image_size == 64
     assert Counter(zip(phantoms.dataset.tolist(), phantoms.labels.tolist())) == {
-        ("pneumonia", 0): 50, ("pneumonia", 1): 50, ("tb", 0): 50, ("tb", 1): 50
+        ("pneumonia", 0): 50,
+        ("pneumonia", 1): 50,
+        ("tb", 0): 50,
+        ("tb", 1): 50,
     }
     sites = {d: set(phantoms.site[phantoms.dataset == d]) for d in phantoms.datasets()}
     assert sites == {"pneumonia": {"phantom-a"}, "tb": {"phantom-b"}}

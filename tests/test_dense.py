@@ -23,15 +23,14 @@ def test_gradients_match_finite_differences(shape, seed):
 
 def test_by_hand():
     layer = Dense(2, 3, rng=np.random.default_rng(0), dtype=np.float64)
-    layer.params["W"][...] = [[1., 2., 3.],
-                              [4., 5., 6.]]
-    layer.params["b"][...] = [0.5, 0., -1.]
-    out = layer.forward(np.array([[1., -1.]]))
-    np.testing.assert_array_equal(out, [[1 - 4 + 0.5, 2 - 5 + 0., 3 - 6 - 1.]])
-    dx = layer.backward(np.array([[1., 0., 2.]]))
-    np.testing.assert_array_equal(dx, [[1*1 + 3*2, 4*1 + 6*2]])  # dout @ W.T
-    np.testing.assert_array_equal(layer.grads["W"], [[1., 0., 2.], [-1., 0., -2.]])  # x.T @ dout
-    np.testing.assert_array_equal(layer.grads["b"], [1., 0., 2.])
+    layer.params["W"][...] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    layer.params["b"][...] = [0.5, 0.0, -1.0]
+    out = layer.forward(np.array([[1.0, -1.0]]))
+    np.testing.assert_array_equal(out, [[1 - 4 + 0.5, 2 - 5 + 0.0, 3 - 6 - 1.0]])
+    dx = layer.backward(np.array([[1.0, 0.0, 2.0]]))
+    np.testing.assert_array_equal(dx, [[1 * 1 + 3 * 2, 4 * 1 + 6 * 2]])  # dout @ W.T
+    np.testing.assert_array_equal(layer.grads["W"], [[1.0, 0.0, 2.0], [-1.0, 0.0, -2.0]])  # x.T @ dout
+    np.testing.assert_array_equal(layer.grads["b"], [1.0, 0.0, 2.0])
 
 
 def test_backward_leaves_dout_alone_and_overwrites_preallocated_grads():

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimtl.kernels import dense_numba, dense_reference
 from tests.strategies import float_dtypes, seeds
@@ -77,7 +78,11 @@ def test_backward_matches_reference(shape, dtype, seed):
     dout_before = dout.copy()
     out = {}
     for name, kernels in (("fast", dense_numba), ("ref", dense_reference)):
-        dW, db, dx = np.full((D, H), np.nan, dtype=dtype), np.full(H, np.nan, dtype=dtype), np.full((N, D), np.nan, dtype=dtype)
+        dW, db, dx = (
+            np.full((D, H), np.nan, dtype=dtype),
+            np.full(H, np.nan, dtype=dtype),
+            np.full((N, D), np.nan, dtype=dtype),
+        )
         kernels.dense_backward(x, W, dout, dW, db, dx)
         out[name] = (dW, db, dx)
     tol = tolerance(dtype, max(D, N, H))

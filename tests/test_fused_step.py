@@ -18,8 +18,13 @@ from minimtl.training.steps import ReadableStep, make_step
 from minimtl.training.tasks import head_targets
 from minimtl.training.train import Trainer
 
-CASES = [("single-tb", "softmax"), ("single-pneumonia", "sigmoid"), ("multiclass", "softmax"),
-         ("multitask64", "softmax"), ("multitask32", "sigmoid")]
+CASES = [
+    ("single-tb", "softmax"),
+    ("single-pneumonia", "sigmoid"),
+    ("multiclass", "softmax"),
+    ("multitask64", "softmax"),
+    ("multitask32", "sigmoid"),
+]
 BATCHES = (8, 5, 3, 1)  # groups of four images, and every remainder
 
 
@@ -80,7 +85,6 @@ def test_fused_step_is_deterministic():
         np.testing.assert_array_equal(first_opt.v[name], second_opt.v[name])
 
 
-
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs Numba to be allowed two threads")
 def test_both_paths_give_the_same_bits_on_one_and_two_threads():
     """The parallel contracts' promise: chunk boundaries and summation orders do not depend on threads."""
@@ -96,6 +100,7 @@ def test_both_paths_give_the_same_bits_on_one_and_two_threads():
         for name in model_1.params:
             np.testing.assert_array_equal(model_1.params[name], model_2.params[name], err_msg=name)
             np.testing.assert_array_equal(opt_1.v[name], opt_2.v[name], err_msg=name)
+
 
 def test_big_gradients_are_never_stored():
     """The fused step's point: the 28-bytes-per-weight pass never writes the big layers' dW."""
@@ -133,12 +138,14 @@ def test_unsupported_models_are_refused():
         FusedStep(model, Adam({k: v.copy() for k, v in model.params.items()}))
     no_hidden_relu = MultiHead(
         Sequential([("conv", Conv2D(1, 2, 3, rng=rng, relu=True, input_grad=False)), ("flatten", Flatten())]),
-        {"tb": Sequential([("dense1", Dense(72, 2, rng=rng))])})
+        {"tb": Sequential([("dense1", Dense(72, 2, rng=rng))])},
+    )
     with pytest.raises(UnsupportedModel, match="dense1, relu, dense2"):
         FusedStep(no_hidden_relu, Adam(no_hidden_relu.params))
     conv_as_second_layer = MultiHead(
         Sequential([("relu", ReLU()), ("flatten", Flatten())]),
-        {"tb": Sequential([("dense1", Dense(64, 2, rng=rng)), ("relu", ReLU()), ("dense2", Dense(2, 2, rng=rng))])})
+        {"tb": Sequential([("dense1", Dense(64, 2, rng=rng)), ("relu", ReLU()), ("dense2", Dense(2, 2, rng=rng))])},
+    )
     with pytest.raises(UnsupportedModel, match="trunk conv, flatten"):
         FusedStep(conv_as_second_layer, Adam(conv_as_second_layer.params))
 
@@ -152,8 +159,9 @@ def test_backward_before_forward_is_an_error():
 def test_trainer_fused_and_readable_steps_train_the_same_weights(tmp_path):
     """RunConfig.step chooses the step: "fused" (the default) or "readable", the same weights."""
     phantoms = make_phantoms(n_per_class=6, image_size=12, seed=1)
-    config = RunConfig(arch="multitask64", image_size=12, batch_size=4, epochs=2, split="patient",
-                       val_fraction=0.2, seed=5)
+    config = RunConfig(
+        arch="multitask64", image_size=12, batch_size=4, epochs=2, split="patient", val_fraction=0.2, seed=5
+    )
     assert config.step == "fused"
     quiet = {"progress": None, "log": lambda line: None}
     trainers = {}

@@ -3,7 +3,8 @@ Numba against the NumPy twin, which is the layer-by-layer computation written ou
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimtl.fast import fused_step_numba, fused_step_reference
 from minimtl.kernels import conv2d_reference
@@ -44,8 +45,10 @@ def problem(shape, dtype, seed):
 
 
 def features(images, Wc, bc):
-    out = np.empty((images.shape[0], Wc.shape[0], images.shape[2] - Wc.shape[2] + 1,
-                    images.shape[3] - Wc.shape[3] + 1), dtype=images.dtype)
+    out = np.empty(
+        (images.shape[0], Wc.shape[0], images.shape[2] - Wc.shape[2] + 1, images.shape[3] - Wc.shape[3] + 1),
+        dtype=images.dtype,
+    )
     conv2d_reference.conv2d_forward(images, Wc, bc, out, True)
     return out
 
@@ -54,9 +57,9 @@ def features(images, Wc, bc):
 def test_by_hand(kernels):
     """One 2x3 image, one 1x2 filter [1, -1], bias 0: conv rows [1-2, 2-4] = [-1, -2] and
     [5-3, 3-1] = [2, 2]; after the ReLU the features are [0, 0, 2, 2]. One head with one unit."""
-    images = np.array([[[[1., 2., 4.], [5., 3., 1.]]]])
-    Wc, bc = np.array([[[[1., -1.]]]]), np.array([0.])
-    W, b = np.array([[1.], [2.], [3.], [4.]]), np.array([0.5])
+    images = np.array([[[[1.0, 2.0, 4.0], [5.0, 3.0, 1.0]]]])
+    Wc, bc = np.array([[[[1.0, -1.0]]]]), np.array([0.0])
+    W, b = np.array([[1.0], [2.0], [3.0], [4.0]]), np.array([0.5])
     out = np.full((1, 1), np.nan)
     kernels.conv_dense_forward(images, Wc, bc, (W,), (b,), (out,))
     assert out[0, 0] == 0 * 1 + 0 * 2 + 2 * 3 + 2 * 4 + 0.5
@@ -67,14 +70,14 @@ def test_by_hand(kernels):
     m, v = np.zeros_like(W), np.zeros_like(W)
     dWc, dbc = np.full_like(Wc, np.nan), np.full_like(bc, np.nan)
     lr_t = 0.01
-    kernels.conv_dense_backward_adam(images, Wc, bc, (W,), (np.array([[2.]]),), (m,), (v,), dWc, dbc, lr_t, *HYPER)
+    kernels.conv_dense_backward_adam(images, Wc, bc, (W,), (np.array([[2.0]]),), (m,), (v,), dWc, dbc, lr_t, *HYPER)
     np.testing.assert_allclose(dWc.reshape(-1), [6 * 5 + 8 * 3, 6 * 3 + 8 * 1], rtol=1e-15)
-    np.testing.assert_allclose(dbc, [14.], rtol=1e-15)
-    g = np.array([[0.], [0.], [4.], [4.]])
+    np.testing.assert_allclose(dbc, [14.0], rtol=1e-15)
+    g = np.array([[0.0], [0.0], [4.0], [4.0]])
     np.testing.assert_allclose(m, 0.1 * g, rtol=1e-15)
     np.testing.assert_allclose(v, 0.001 * g * g, rtol=1e-15)
     step = lr_t * 0.1 * g / (np.sqrt(0.001 * g * g) + 1e-7)
-    np.testing.assert_allclose(W, np.array([[1.], [2.], [3.], [4.]]) - step, rtol=1e-15)
+    np.testing.assert_allclose(W, np.array([[1.0], [2.0], [3.0], [4.0]]) - step, rtol=1e-15)
 
 
 @given(step_shapes(), float_dtypes, seeds)
@@ -118,7 +121,7 @@ def test_backward_adam_matches_reference(shape, dtype, seed):
         dv = tol * 0.001 * 2 * gscale * gscale  # d(g^2) = 2 g dg and |g| <= gscale
         m, v = ref[1][h], ref[2][h]
         root = np.sqrt(v) + HYPER[2]
-        dW = 1e-3 * (dm / root + np.abs(m) * dv / (2 * np.sqrt(v) * root ** 2 + 1e-30))
+        dW = 1e-3 * (dm / root + np.abs(m) * dv / (2 * np.sqrt(v) * root**2 + 1e-30))
         ulps = 4 * np.spacing(np.abs(ref[0][h]).astype(dtype))
         assert np.all(np.abs(fast[1][h] - m) <= 2 * dm + 4 * np.spacing(np.abs(m).astype(dtype)))
         assert np.all(np.abs(fast[2][h] - v) <= 2 * dv + 4 * np.spacing(np.abs(v).astype(dtype)))
@@ -142,12 +145,16 @@ def test_dead_rows_still_get_adam():
     Wc, bc = np.zeros((1, 1, 3, 3)), np.array([-1.0])  # every activation is relu(-1) = 0
     W, m, v = np.array([[0.5, -0.5]]), np.array([[0.2, -0.2]]), np.array([[0.04, 0.01]])
     dWc, dbc = np.empty_like(Wc), np.empty_like(bc)
-    fused_step_numba.conv_dense_backward_adam(images, Wc, bc, (W,), (np.ones((2, 2)),), (m,), (v,), dWc, dbc,
-                                              0.01, *HYPER)
+    fused_step_numba.conv_dense_backward_adam(
+        images, Wc, bc, (W,), (np.ones((2, 2)),), (m,), (v,), dWc, dbc, 0.01, *HYPER
+    )
     np.testing.assert_allclose(m, [[0.9 * 0.2, 0.9 * -0.2]], rtol=1e-15)
     np.testing.assert_allclose(v, [[0.999 * 0.04, 0.999 * 0.01]], rtol=1e-15)
-    np.testing.assert_allclose(W, [[0.5 - 0.01 * 0.18 / (np.sqrt(0.999 * 0.04) + 1e-7),
-                                    -0.5 + 0.01 * 0.18 / (np.sqrt(0.999 * 0.01) + 1e-7)]], rtol=1e-14)
+    np.testing.assert_allclose(
+        W,
+        [[0.5 - 0.01 * 0.18 / (np.sqrt(0.999 * 0.04) + 1e-7), -0.5 + 0.01 * 0.18 / (np.sqrt(0.999 * 0.01) + 1e-7)]],
+        rtol=1e-14,
+    )
     assert not np.any(dWc) and not np.any(dbc)  # no gradient flows through a dead ReLU
 
 

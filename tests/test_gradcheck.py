@@ -9,8 +9,8 @@ from minimtl.nn.layers import Dense
 
 def test_numerical_gradient_of_a_known_function():
     a = np.array([[1.0, -2.0], [0.5, 3.0]])
-    grad = numerical_gradient(lambda: np.sum(a ** 3), a)
-    np.testing.assert_allclose(grad, 3 * a ** 2, rtol=1e-8)  # d/da sum(a^3) = 3 a^2
+    grad = numerical_gradient(lambda: np.sum(a**3), a)
+    np.testing.assert_allclose(grad, 3 * a**2, rtol=1e-8)  # d/da sum(a^3) = 3 a^2
 
 
 def test_numerical_gradient_restores_the_array_even_when_f_fails():
@@ -86,10 +86,8 @@ def test_check_gradients_on_a_two_layer_model():
     """The generic helper, as a whole model uses it: forward, loss, backward, then compare."""
     rng = np.random.default_rng(2)
     first, second = Dense(3, 4, rng=rng, dtype=np.float64), Dense(4, 2, rng=rng, dtype=np.float64)
-    params = {"1.W": first.params["W"], "1.b": first.params["b"],
-              "2.W": second.params["W"], "2.b": second.params["b"]}
-    grads = {"1.W": first.grads["W"], "1.b": first.grads["b"],
-             "2.W": second.grads["W"], "2.b": second.grads["b"]}
+    params = {"1.W": first.params["W"], "1.b": first.params["b"], "2.W": second.params["W"], "2.b": second.params["b"]}
+    grads = {"1.W": first.grads["W"], "1.b": first.grads["b"], "2.W": second.grads["W"], "2.b": second.grads["b"]}
     x, target = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
 
     def loss_and_backward():

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimtl.nn.gradcheck import TOLERANCE, check_gradients
 from minimtl.nn.losses import sigmoid_cross_entropy, softmax_cross_entropy
@@ -46,8 +47,7 @@ def test_softmax_by_hand():
     # equal logits over 3 classes: p = 1/3 each, loss = log 3
     loss, d = softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 2]))
     assert loss == pytest.approx(np.log(3))
-    np.testing.assert_allclose(d, [[(1/3 - 1) / 2, 1/3 / 2, 1/3 / 2],
-                                   [1/3 / 2, 1/3 / 2, (1/3 - 1) / 2]])
+    np.testing.assert_allclose(d, [[(1 / 3 - 1) / 2, 1 / 3 / 2, 1 / 3 / 2], [1 / 3 / 2, 1 / 3 / 2, (1 / 3 - 1) / 2]])
     # logits [log 1, log 3]: p = [1/4, 3/4]; label 1 -> loss -log(3/4)
     loss, d = softmax_cross_entropy(np.log([[1.0, 3.0]]), np.array([1]))
     assert loss == pytest.approx(-np.log(0.75))
@@ -73,10 +73,13 @@ def test_mask_divides_by_valid_count_and_ignores_masked_labels():
     assert d[1] == 0.0
 
 
-@pytest.mark.parametrize("loss_fn, logits, targets", [
-    (softmax_cross_entropy, np.ones((3, 2), np.float32), np.array([0, 1, -1])),
-    (sigmoid_cross_entropy, np.ones((3, 1), np.float32), np.array([0, 1, -1])),
-])
+@pytest.mark.parametrize(
+    "loss_fn, logits, targets",
+    [
+        (softmax_cross_entropy, np.ones((3, 2), np.float32), np.array([0, 1, -1])),
+        (sigmoid_cross_entropy, np.ones((3, 1), np.float32), np.array([0, 1, -1])),
+    ],
+)
 def test_all_masked_gives_zero_not_nan(loss_fn, logits, targets):
     loss, d = loss_fn(logits, targets, mask=np.zeros(3, dtype=bool))
     assert loss == 0.0 and type(loss) is float

@@ -17,13 +17,19 @@ from minimtl.training.tasks import head_targets
 
 def small_two_headed_network(rng, sigmoid_tb=False):
     """Conv(1->2, 2x3, fused ReLU, no input grad) on 5x6 images, heads Dense(24->3) ReLU Dense(3->K)."""
-    trunk = Sequential([("conv", Conv2D(1, 2, (2, 3), rng=rng, dtype=np.float64, relu=True, input_grad=False)),
-                        ("flatten", Flatten())])
+    trunk = Sequential(
+        [("conv", Conv2D(1, 2, (2, 3), rng=rng, dtype=np.float64, relu=True, input_grad=False)), ("flatten", Flatten())]
+    )
     features = 2 * 4 * 4
 
     def head(outputs):
-        return Sequential([("dense1", Dense(features, 3, rng=rng, dtype=np.float64)), ("relu", ReLU()),
-                           ("dense2", Dense(3, outputs, rng=rng, dtype=np.float64))])
+        return Sequential(
+            [
+                ("dense1", Dense(features, 3, rng=rng, dtype=np.float64)),
+                ("relu", ReLU()),
+                ("dense2", Dense(3, outputs, rng=rng, dtype=np.float64)),
+            ]
+        )
 
     return MultiHead(trunk, {"tb": head(1 if sigmoid_tb else 2), "pneumonia": head(2)})
 

@@ -8,7 +8,10 @@ from minimtl.nn.optim import SGD, Adam
 
 def _problem(dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
-    params = {"conv.W": rng.standard_normal((2, 1, 3, 3)).astype(dtype), "dense.b": rng.standard_normal(4).astype(dtype)}
+    params = {
+        "conv.W": rng.standard_normal((2, 1, 3, 3)).astype(dtype),
+        "dense.b": rng.standard_normal(4).astype(dtype),
+    }
     grads = [{k: rng.standard_normal(p.shape).astype(dtype) for k, p in params.items()} for _ in range(3)]
     return params, grads
 

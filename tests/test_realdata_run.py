@@ -12,8 +12,11 @@ from minimtl.training.models import ARCHITECTURES
 DATA_DIR = resolve_data_dir(None)
 HAVE_SETS = (DATA_DIR / "chest_xray").is_dir() and any(DATA_DIR.glob("**/CHNCXR_*_*.png"))
 
-pytestmark = [pytest.mark.slow, pytest.mark.realdata,
-              pytest.mark.skipif(not HAVE_SETS, reason=f"the Kermany and Shenzhen sets are not under {DATA_DIR}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.realdata,
+    pytest.mark.skipif(not HAVE_SETS, reason=f"the Kermany and Shenzhen sets are not under {DATA_DIR}"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +27,26 @@ def cache_dir(tmp_path_factory):
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_one_epoch_on_real_images_learns_something(arch, tmp_path, monkeypatch, cache_dir):
     monkeypatch.setenv("MINIMTL_CACHE", str(cache_dir))
-    result = CliRunner().invoke(main, ["run", "--arch", arch, "--epochs", "1", "--image-size", "32",
-                                       "--split", "patient", "--out", str(tmp_path), "--name", "r",
-                                       "--no-progress"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--arch",
+            arch,
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+            "--split",
+            "patient",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "r",
+            "--no-progress",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" not in result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())

@@ -1,7 +1,8 @@
 """ReLU layer: gradient checks away from the kink, the kink by hand, the contract."""
 
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minimtl.nn.gradcheck import TOLERANCE, check_layer_gradients
 from minimtl.nn.layers import ReLU

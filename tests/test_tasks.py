@@ -14,8 +14,8 @@ def test_multitask_negative_policy_labels_other_dataset_zero_and_keeps_it():
     targets = head_targets(ARCHITECTURES["multitask64"], DATASET, LABELS, "negative")
     tb_labels, tb_mask = targets["tb"]
     p_labels, p_mask = targets["pneumonia"]
-    assert tb_labels.tolist() == [1, 0, 0, 0]      # the pneumonia image is a TB negative
-    assert p_labels.tolist() == [0, 1, 0, 0]       # the TB image is a pneumonia negative
+    assert tb_labels.tolist() == [1, 0, 0, 0]  # the pneumonia image is a TB negative
+    assert p_labels.tolist() == [0, 1, 0, 0]  # the TB image is a pneumonia negative
     assert tb_mask.tolist() == [1, 1, 1, 1] and p_mask.tolist() == [1, 1, 1, 1]
 
 
@@ -42,13 +42,15 @@ def test_unknown_policy_is_an_error():
 
 
 def test_each_task_is_scored_on_its_own_images_only():
-    logits = {"tb": np.array([[0.0, 2.0], [5.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
-              "pneumonia": np.array([[0.0, 1.0], [0.0, 3.0], [0.0, 1.0], [2.0, 0.0]])}
+    logits = {
+        "tb": np.array([[0.0, 2.0], [5.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+        "pneumonia": np.array([[0.0, 1.0], [0.0, 3.0], [0.0, 1.0], [2.0, 0.0]]),
+    }
     out = task_predictions(ARCHITECTURES["multitask64"], logits, DATASET)
     tb_index, tb_score, tb_pred = out["tb"]
     assert tb_index.tolist() == [0, 2]
     assert tb_pred.tolist() == [1, 0]
-    assert tb_score[0] == pytest.approx(1 / (1 + np.exp(-2.0)))   # softmax of (0, 2), class 1
+    assert tb_score[0] == pytest.approx(1 / (1 + np.exp(-2.0)))  # softmax of (0, 2), class 1
     p_index, _, p_pred = out["pneumonia"]
     assert p_index.tolist() == [1, 3]
     assert p_pred.tolist() == [1, 0]
@@ -57,7 +59,7 @@ def test_each_task_is_scored_on_its_own_images_only():
 def test_multiclass_one_vs_rest_on_own_images():
     logits = {"multiclass": np.array([[0, 5, 0], [0, 0, 5], [0, 0, 5], [5, 0, 0.0]])}
     out = task_predictions(ARCHITECTURES["multiclass"], logits, DATASET)
-    assert out["tb"][2].tolist() == [1, 0]          # image 2 predicted pneumonia: not TB
+    assert out["tb"][2].tolist() == [1, 0]  # image 2 predicted pneumonia: not TB
     assert out["pneumonia"][2].tolist() == [1, 0]
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import minimtl.training.train as train_module
-from minimtl.training.checkpoint import load_checkpoint
-from minimtl.training.config import RunConfig
+from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms
 from minimtl.study.run import train_and_report
-from minimtl.common.run_folder import RunFolder
+from minimtl.training.checkpoint import load_checkpoint
+from minimtl.training.config import RunConfig
 from minimtl.training.train import Trainer, TrainingDiverged, TrainingInterrupted
 
 QUIET = {"progress": None, "log": lambda line: None}
@@ -23,8 +23,7 @@ def phantoms():
 
 
 def config(**changes):
-    base = dict(arch="multitask32", image_size=12, batch_size=4, epochs=3, split="patient", val_fraction=0.2,
-                seed=5)
+    base = dict(arch="multitask32", image_size=12, batch_size=4, epochs=3, split="patient", val_fraction=0.2, seed=5)
     base.update(changes)
     return RunConfig(**base)
 
@@ -59,8 +58,7 @@ class Crash(Exception):
 
 
 @pytest.mark.parametrize("how, epoch, step", [("ctrl-c", 1, 2), ("ctrl-c", 2, 1), ("crash", 2, 2)])
-def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp_path, monkeypatch, how, epoch,
-                                                                   step):
+def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp_path, monkeypatch, how, epoch, step):
     train_and_report(config(), phantoms, tmp_path / "straight", **QUIET)
     interrupt_at_step = (epoch - 1) * steps_per_epoch(tmp_path / "straight") + step
 
@@ -90,8 +88,7 @@ def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp
     straight_metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     assert metrics["tasks"] == straight_metrics["tasks"]
     history = [line.split(",")[2] for line in (tmp_path / "resumed" / "history.csv").read_text().splitlines()]
-    straight_history = [line.split(",")[2] for line in
-                        (tmp_path / "straight" / "history.csv").read_text().splitlines()]
+    straight_history = [line.split(",")[2] for line in (tmp_path / "straight" / "history.csv").read_text().splitlines()]
     assert history == straight_history  # the train losses, interrupted epoch included
 
 

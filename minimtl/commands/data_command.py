@@ -21,7 +21,11 @@ __all__ = ["data"]
     "--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Folder layout to look for."
 )
 @click.option(
-    "--split", "split_method", type=click.Choice(SPLIT_METHODS), default=None, help="Also show this split and its leaks."
+    "--split",
+    "split_method",
+    type=click.Choice(SPLIT_METHODS),
+    default=None,
+    help="Also show this split and its leaks.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
 @click.option(

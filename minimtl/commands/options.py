@@ -17,17 +17,32 @@ PHANTOM_SEED = 0
 
 
 DATA_DIR_OPTION = click.option(
-    "--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-    help="folder holding the chest X-ray sets [default: $MINIMTL_DATA, else data/ in the repo root]")
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="folder holding the chest X-ray sets [default: $MINIMTL_DATA, else data/ in the repo root]",
+)
 STRICT_OPTION = click.option(
-    "--strict", is_flag=True,
-    help="make bad files an error: every unreadable image and bad folder is listed, then the command stops")
+    "--strict",
+    is_flag=True,
+    help="make bad files an error: every unreadable image and bad folder is listed, then the command stops",
+)
 DATA_OPTIONS = [
     DATA_DIR_OPTION,
-    click.option("--image-size", type=click.IntRange(min=8), default=256, show_default=True,
-                 help="images are resized to SIZE x SIZE"),
-    click.option("--crop", type=click.Choice(["stretch", "center"]), default="stretch", show_default=True,
-                 help="stretch to a square (the study) or crop the centre square first"),
+    click.option(
+        "--image-size",
+        type=click.IntRange(min=8),
+        default=256,
+        show_default=True,
+        help="images are resized to SIZE x SIZE",
+    ),
+    click.option(
+        "--crop",
+        type=click.Choice(["stretch", "center"]),
+        default="stretch",
+        show_default=True,
+        help="stretch to a square (the study) or crop the centre square first",
+    ),
     STRICT_OPTION,
 ]
 
@@ -46,8 +61,13 @@ def echo_err(text):
 
 def click_progress(label, length, status=None):
     """The progress factory of the commands (see minimtl.common.progress): a click bar on stderr."""
-    return click.progressbar(length=length, label=label, file=sys.stderr, show_eta=True,
-                             item_show_func=None if status is None else (lambda _: status()))
+    return click.progressbar(
+        length=length,
+        label=label,
+        file=sys.stderr,
+        show_eta=True,
+        item_show_func=None if status is None else (lambda _: status()),
+    )
 
 
 def load_run_data(data_dir, image_size, crop, strict, progress, synthetic=False):
@@ -58,8 +78,15 @@ def load_run_data(data_dir, image_size, crop, strict, progress, synthetic=False)
     if synthetic:
         return make_phantoms(n_per_class=PHANTOMS_PER_CLASS, image_size=image_size, seed=PHANTOM_SEED)
     try:
-        return load_or_phantoms(resolve_data_dir(data_dir), image_size=image_size, crop=crop, strict=strict,
-                                progress=click_progress if progress else None, echo=echo_err,
-                                phantoms_per_class=PHANTOMS_PER_CLASS, seed=PHANTOM_SEED)
+        return load_or_phantoms(
+            resolve_data_dir(data_dir),
+            image_size=image_size,
+            crop=crop,
+            strict=strict,
+            progress=click_progress if progress else None,
+            echo=echo_err,
+            phantoms_per_class=PHANTOMS_PER_CLASS,
+            seed=PHANTOM_SEED,
+        )
     except DataError as error:
         raise click.ClickException(str(error)) from None

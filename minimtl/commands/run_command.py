@@ -31,40 +31,111 @@ Without real data the run uses synthetic phantoms and says so.
 
 @click.command("run", help=HELP)
 @click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=DEFAULTS.arch, show_default=True)
-@click.option("--head", type=click.Choice(HEADS), default=DEFAULTS.head, show_default=True,
-              help="two-logit softmax heads (the study) or one-logit sigmoid heads")
-@click.option("--other-labels", type=click.Choice(OTHER_LABEL_POLICIES), default=DEFAULTS.other_labels,
-              show_default=True, help="multi-task: the other dataset's images count as negatives, or are masked out")
+@click.option(
+    "--head",
+    type=click.Choice(HEADS),
+    default=DEFAULTS.head,
+    show_default=True,
+    help="two-logit softmax heads (the study) or one-logit sigmoid heads",
+)
+@click.option(
+    "--other-labels",
+    type=click.Choice(OTHER_LABEL_POLICIES),
+    default=DEFAULTS.other_labels,
+    show_default=True,
+    help="multi-task: the other dataset's images count as negatives, or are masked out",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True)
-@click.option("--split", "split_method", type=click.Choice(SPLIT_METHODS), default=DEFAULTS.split,
-              show_default=True, help="random = the study's image-level split; patient = grouped by patient "
-              "(recommended); official = Kermany's own train/test")
-@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=DEFAULTS.val_fraction, show_default=True,
-              help="part of the training side held out for validation (0: none, as the study)")
+@click.option(
+    "--split",
+    "split_method",
+    type=click.Choice(SPLIT_METHODS),
+    default=DEFAULTS.split,
+    show_default=True,
+    help="random = the study's image-level split; patient = grouped by patient "
+    "(recommended); official = Kermany's own train/test",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 0.9),
+    default=DEFAULTS.val_fraction,
+    show_default=True,
+    help="part of the training side held out for validation (0: none, as the study)",
+)
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
-@click.option("--step", type=click.Choice(list(STEPS)), default=DEFAULTS.step, show_default=True,
-              help="fused: each big weight read and written once per step (fast); readable: layer by layer, "
-                   "as the tutorial derives it (same numbers to float32 rounding)")
+@click.option(
+    "--step",
+    type=click.Choice(list(STEPS)),
+    default=DEFAULTS.step,
+    show_default=True,
+    help="fused: each big weight read and written once per step (fast); readable: layer by layer, "
+    "as the tutorial derives it (same numbers to float32 rounding)",
+)
 @data_options
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
-              help="folder that receives the run folder")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="folder that receives the run folder",
+)
 @click.option("--name", default=None, help="run folder name [default: ARCH-SIZEpx-SPLIT-seedSEED-TIME]")
-@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="continue an interrupted run from its folder (its own options are used)")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="continue an interrupted run from its folder (its own options are used)",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
-def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, val_fraction, seed, step,
-                data_dir, image_size, crop, strict, out, name, resume_dir, progress):
+def run_command(
+    arch,
+    head,
+    other_labels,
+    epochs,
+    batch_size,
+    lr,
+    split_method,
+    val_fraction,
+    seed,
+    step,
+    data_dir,
+    image_size,
+    crop,
+    strict,
+    out,
+    name,
+    resume_dir,
+    progress,
+):
     if resume_dir is not None:
         config, stored = read_config(resume_dir)
         run_dir = resume_dir
-        collection = load_run_data(data_dir or stored["data"]["data_dir"] or None, config.image_size, config.crop,
-                                   strict, progress, synthetic=stored["data"]["synthetic"])
+        collection = load_run_data(
+            data_dir or stored["data"]["data_dir"] or None,
+            config.image_size,
+            config.crop,
+            strict,
+            progress,
+            synthetic=stored["data"]["synthetic"],
+        )
     else:
-        config = RunConfig(arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
-                           batch_size=batch_size, epochs=epochs, lr=lr, split=split_method,
-                           val_fraction=val_fraction, seed=seed, step=step)
+        config = RunConfig(
+            arch=arch,
+            head=head,
+            other_labels=other_labels,
+            image_size=image_size,
+            crop=crop,
+            batch_size=batch_size,
+            epochs=epochs,
+            lr=lr,
+            split=split_method,
+            val_fraction=val_fraction,
+            seed=seed,
+            step=step,
+        )
         try:
             check_arch_and_head(config.arch, config.head)
         except ValueError as error:
@@ -72,12 +143,19 @@ def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, 
         name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir = out / name
         if (run_dir / "config.json").exists():
-            raise click.UsageError(f"{run_dir} already holds a run; pick another --name, or continue it "
-                                   f"with --resume {run_dir}")
+            raise click.UsageError(
+                f"{run_dir} already holds a run; pick another --name, or continue it with --resume {run_dir}"
+            )
         collection = load_run_data(data_dir, image_size, crop, strict, progress)
     try:
-        metrics = train_and_report(config, collection, run_dir, resume=resume_dir is not None,
-                                   progress=click_progress if progress else None, log=echo_err)
+        metrics = train_and_report(
+            config,
+            collection,
+            run_dir,
+            resume=resume_dir is not None,
+            progress=click_progress if progress else None,
+            log=echo_err,
+        )
     except TrainingInterrupted as stop:
         click.echo(f"\n{stop}. Saved. Continue with:\n  python cli.py run --resume {run_dir}", err=True)
         sys.exit(130)
@@ -86,9 +164,10 @@ def run_command(arch, head, other_labels, epochs, batch_size, lr, split_method, 
     click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
     for task, m in metrics["tasks"].items():
         auc = m["roc_auc"]["value"]
-        click.echo(f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
-                   f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}"
-                   + ("  [SYNTHETIC]" if metrics["synthetic"] else ""))
+        click.echo(
+            f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
+            f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}" + ("  [SYNTHETIC]" if metrics["synthetic"] else "")
+        )
 
 
 def _pct(rate):

@@ -68,8 +68,9 @@ class FusedStep:
             raise UnsupportedModel("the fused step needs the conv layer's fused ReLU (Conv2D(relu=True))")
         for head_name, head in model.heads.items():
             if _layer_types(head) != [("dense1", Dense), ("relu", ReLU), ("dense2", Dense)]:
-                raise UnsupportedModel(f"the fused step needs heads dense1, relu, dense2; head {head_name!r} "
-                                       f"is {_layer_types(head)}")
+                raise UnsupportedModel(
+                    f"the fused step needs heads dense1, relu, dense2; head {head_name!r} is {_layer_types(head)}"
+                )
         params = model.params
         if set(optimizer.params) != set(params) or any(optimizer.params[k] is not params[k] for k in params):
             raise UnsupportedModel("the optimiser must hold the model's own parameter arrays")
@@ -99,9 +100,14 @@ class FusedStep:
         N = images.shape[0]
         if self.hidden is None or self.hidden[0].shape[0] != N:
             self.hidden = tuple(np.empty((N, layer.params["W"].shape[1]), dtype=conv.dtype) for layer in self.dense1)
-        fused_kernels.conv_dense_forward(images, conv.params["W"], conv.params["b"],
-                                            tuple(layer.params["W"] for layer in self.dense1),
-                                            tuple(layer.params["b"] for layer in self.dense1), self.hidden)
+        fused_kernels.conv_dense_forward(
+            images,
+            conv.params["W"],
+            conv.params["b"],
+            tuple(layer.params["W"] for layer in self.dense1),
+            tuple(layer.params["b"] for layer in self.dense1),
+            self.hidden,
+        )
         self.images = images
         logits = {}
         for name, hidden in zip(self.head_names, self.hidden):
@@ -122,8 +128,9 @@ class FusedStep:
         dhidden = []
         for name, dense1 in zip(self.head_names, self.dense1):
             layers = dict(self.model.heads[name].layers)
-            d = np.ascontiguousarray(layers["relu"].backward(layers["dense2"].backward(dlogits[name])),
-                                     dtype=self.conv.dtype)
+            d = np.ascontiguousarray(
+                layers["relu"].backward(layers["dense2"].backward(dlogits[name])), dtype=self.conv.dtype
+            )
             np.sum(d, axis=0, out=dense1.grads["b"])
             dhidden.append(d)
         opt = self.optimizer
@@ -131,8 +138,19 @@ class FusedStep:
         moments = [opt.moments(name) for name in self.big_names]
         conv = self.conv
         fused_kernels.conv_dense_backward_adam(
-            self.images, conv.params["W"], conv.params["b"], tuple(layer.params["W"] for layer in self.dense1),
-            tuple(dhidden), tuple(m for m, _ in moments), tuple(v for _, v in moments),
-            conv.grads["W"], conv.grads["b"], lr_t, opt.beta1, opt.beta2, opt.eps)
+            self.images,
+            conv.params["W"],
+            conv.params["b"],
+            tuple(layer.params["W"] for layer in self.dense1),
+            tuple(dhidden),
+            tuple(m for m, _ in moments),
+            tuple(v for _, v in moments),
+            conv.grads["W"],
+            conv.grads["b"],
+            lr_t,
+            opt.beta1,
+            opt.beta2,
+            opt.eps,
+        )
         for name, grad in self.small:
             opt.update(name, grad, lr_t)

@@ -51,9 +51,9 @@ from minimtl.kernels.dense_numba import add_chunk_partials
 
 __all__ = ["conv_dense_forward", "conv_dense_backward_adam", "CHUNKS", "ROWS_PER_BLOCK", "PREFETCH_ROWS"]
 
-CHUNKS = 64            # parallel iterations (fixed, so the summation order never depends on threads)
+CHUNKS = 64  # parallel iterations (fixed, so the summation order never depends on threads)
 ROWS_PER_BLOCK = 1024  # about this many rows of W per block (whole conv output rows of one filter)
-PREFETCH_ROWS = 8      # how far ahead (rows of W) the cache hints reach
+PREFETCH_ROWS = 8  # how far ahead (rows of W) the cache hints reach
 _OPTIONS = dict(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 
 
@@ -75,7 +75,7 @@ def _conv_relu_block(images, Wc, bc, f, y0, y1, act):
     Wo = images.shape[3] - Wc.shape[3] + 1
     for n in range(N):
         for y in range(y0, y1):
-            conv_row(images, Wc, bc, n, f, y, act[n, (y - y0) * Wo:(y - y0 + 1) * Wo], True)
+            conv_row(images, Wc, bc, n, f, y, act[n, (y - y0) * Wo : (y - y0 + 1) * Wo], True)
 
 
 def _alive(act, L, alive):
@@ -129,7 +129,7 @@ def _dense_forward_block(act, alive, L, Ws, k0, acc):
                 w0, w1, w2, w3 = W[k0 + r], W[k0 + r + 1], W[k0 + r + 2], W[k0 + r + 3]
                 for n in range(N):
                     a0, a1, a2, a3 = act[n, r], act[n, r + 1], act[n, r + 2], act[n, r + 3]
-                    out = acc[n, offset:offset + H]
+                    out = acc[n, offset : offset + H]
                     for j in range(H):
                         out[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
             r += 4
@@ -138,7 +138,7 @@ def _dense_forward_block(act, alive, L, Ws, k0, acc):
                 wr = W[k0 + r]
                 for n in range(N):
                     a = act[n, r]
-                    out = acc[n, offset:offset + H]
+                    out = acc[n, offset : offset + H]
                     for j in range(H):
                         out[j] += a * wr[j]
             r += 1
@@ -164,7 +164,7 @@ def _dense_backward_adam_block(act, alive, L, Ws, douts, ms, vs, k0, dpre, G, lr
         H = W.shape[1]
         w_all, m_all, v_all = W.reshape(-1), m.reshape(-1), v.reshape(-1)
         for r in range(L):
-            w_row, g = W[k0 + r], G[r * H:(r + 1) * H]
+            w_row, g = W[k0 + r], G[r * H : (r + 1) * H]
             # hints, one per cache line: this row's m and v (Adam reads them after the block's rows)
             # and the row of W PREFETCH_ROWS ahead
             for q in range(0, H, 16):
@@ -210,7 +210,7 @@ def _dense_backward_adam_block(act, alive, L, Ws, douts, ms, vs, k0, dpre, G, lr
                     dpre[n, r] += s
                 n += 1
         # Adam on the block's rows, after dpre has read the old weights
-        w_flat, m_flat, v_flat = W[k0:k0 + L].reshape(-1), m[k0:k0 + L].reshape(-1), v[k0:k0 + L].reshape(-1)
+        w_flat, m_flat, v_flat = W[k0 : k0 + L].reshape(-1), m[k0 : k0 + L].reshape(-1), v[k0 : k0 + L].reshape(-1)
         for i in range(L * H):
             adam_element(w_flat, G, m_flat, v_flat, i, lr, b1, b2, c1, c2, epsilon)
     for n in range(N):  # the ReLU's backward: no gradient where the activation was 0
@@ -234,7 +234,7 @@ def _conv_weight_grad_block(images, dpre, y0, y1, dW, db):
     total = zero
     for n in range(N):
         for y in range(y0, y1):
-            drow = dpre[n, (y - y0) * Wo:(y - y0 + 1) * Wo]
+            drow = dpre[n, (y - y0) * Wo : (y - y0 + 1) * Wo]
             s = zero
             for ox in range(Wo):
                 s += drow[ox]

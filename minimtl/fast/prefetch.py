@@ -42,6 +42,7 @@ def _prefetch_intrinsic(for_write):
 
 
 if config.DISABLE_JIT:
+
     def prefetch(array, index):
         """No-op when the kernels run as plain Python."""
 

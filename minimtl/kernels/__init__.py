@@ -30,8 +30,10 @@ def kernel_set():
     """The kernel set asked for by ``$MINIMTL_KERNELS``: "numba" (default, also when empty) or "reference"."""
     value = os.environ.get(KERNELS_ENV, "").strip() or "numba"
     if value not in KERNEL_SETS:
-        raise ValueError(f"${KERNELS_ENV}={value!r} is not a kernel set: use 'numba' (the default) or "
-                         f"'reference' (the NumPy twins), or unset it")
+        raise ValueError(
+            f"${KERNELS_ENV}={value!r} is not a kernel set: use 'numba' (the default) or "
+            f"'reference' (the NumPy twins), or unset it"
+        )
     return value
 
 

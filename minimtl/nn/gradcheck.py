@@ -77,8 +77,10 @@ def numerical_gradient(f, array, h=1e-5, dout=None):
     Returns: grad, float64 array of array's shape.
     """
     if not isinstance(array, np.ndarray) or array.dtype != np.float64:
-        raise TypeError("numerical_gradient needs a float64 ndarray (finite differences in float32 are "
-                        f"too coarse); got {type(array).__name__} of dtype {getattr(array, 'dtype', None)}")
+        raise TypeError(
+            "numerical_gradient needs a float64 ndarray (finite differences in float32 are "
+            f"too coarse); got {type(array).__name__} of dtype {getattr(array, 'dtype', None)}"
+        )
     grad = np.zeros(array.shape, dtype=np.float64)
     for index in np.ndindex(array.shape):
         original = array[index]
@@ -109,8 +111,7 @@ def check_gradients(loss_and_backward, params, grads, h=1e-5):
     """
     loss_and_backward()
     analytic = {name: np.array(grads[name], dtype=np.float64) for name in params}
-    return {name: rel_error(analytic[name], numerical_gradient(loss_and_backward, params[name], h))
-            for name in params}
+    return {name: rel_error(analytic[name], numerical_gradient(loss_and_backward, params[name], h)) for name in params}
 
 
 def check_layer_gradients(layer, x, rng, h=1e-5):
@@ -143,8 +144,10 @@ def check_layer_gradients(layer, x, rng, h=1e-5):
     def forward():
         return layer.forward(x)
 
-    errors = {name: rel_error(analytic[name], numerical_gradient(forward, layer.params[name], h, dout=dout))
-              for name in layer.params}
+    errors = {
+        name: rel_error(analytic[name], numerical_gradient(forward, layer.params[name], h, dout=dout))
+        for name in layer.params
+    }
     if "x" in input_grad:
         dx = np.array(input_grad["x"], dtype=np.float64)
         errors["x"] = rel_error(dx, numerical_gradient(forward, x, h, dout=dout))

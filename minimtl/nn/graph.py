@@ -30,7 +30,9 @@ class _Composite:
         raise NotImplementedError
 
     def _qualified(self, which):
-        return {f"{name}.{key}": array for name, part in self.named_parts() for key, array in getattr(part, which).items()}
+        return {
+            f"{name}.{key}": array for name, part in self.named_parts() for key, array in getattr(part, which).items()
+        }
 
     @property
     def params(self):
@@ -125,8 +127,10 @@ class MultiHead(_Composite):
         total = parameter_count(self)
         lines.insert(1, "-" * len(lines[0]))
         lines.append("-" * len(lines[0]))
-        lines.append(f"input {input_shape}; {total:,} parameters "
-                     f"({total * 4 / 2**20:,.1f} MiB in float32; Adam's m and v hold twice that again)")
+        lines.append(
+            f"input {input_shape}; {total:,} parameters "
+            f"({total * 4 / 2**20:,.1f} MiB in float32; Adam's m and v hold twice that again)"
+        )
         return "\n".join(lines)
 
     def __repr__(self):

@@ -48,12 +48,14 @@ def softmax_cross_entropy(logits, labels, mask=None):
     N, K = logits.shape
     labels = np.asarray(labels)
     if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"softmax_cross_entropy: labels must be integers of shape ({N},), "
-                         f"got {labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"softmax_cross_entropy: labels must be integers of shape ({N},), got {labels.dtype} {labels.shape}"
+        )
     valid = _valid_mask(mask, N, "softmax_cross_entropy")
     if np.any(valid & ((labels < 0) | (labels >= K))):
-        raise ValueError(f"softmax_cross_entropy: labels of unmasked samples must be in [0, {K}), "
-                         f"got {np.unique(labels[valid])}")
+        raise ValueError(
+            f"softmax_cross_entropy: labels of unmasked samples must be in [0, {K}), got {np.unique(labels[valid])}"
+        )
     n_valid = int(valid.sum())
     if n_valid == 0:
         return 0.0, np.zeros_like(logits)
@@ -95,8 +97,9 @@ def sigmoid_cross_entropy(logits, targets, mask=None):
     y = targets.reshape(N).astype(np.float64)
     valid = _valid_mask(mask, N, "sigmoid_cross_entropy")
     if np.any(valid & (y != 0) & (y != 1)):
-        raise ValueError(f"sigmoid_cross_entropy: targets of unmasked samples must be 0 or 1, "
-                         f"got {np.unique(y[valid])}")
+        raise ValueError(
+            f"sigmoid_cross_entropy: targets of unmasked samples must be 0 or 1, got {np.unique(y[valid])}"
+        )
     n_valid = int(valid.sum())
     if n_valid == 0:
         return 0.0, np.zeros_like(logits)

@@ -27,8 +27,10 @@ def _check_params(params):
         raise ValueError("optimiser got no parameters (an empty params dict)")
     for name, p in params.items():
         if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
-            raise TypeError(f"parameter {name!r} must be a float32 or float64 ndarray, got "
-                            f"{type(p).__name__} {getattr(p, 'dtype', '')}")
+            raise TypeError(
+                f"parameter {name!r} must be a float32 or float64 ndarray, got "
+                f"{type(p).__name__} {getattr(p, 'dtype', '')}"
+            )
         if not p.flags.c_contiguous or not p.flags.writeable:
             raise ValueError(f"parameter {name!r} must be a writeable C-contiguous array (updated in place)")
     return dict(params)
@@ -57,8 +59,10 @@ class Adam:
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
         if not lr > 0 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or not eps > 0:
-            raise ValueError(f"Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got lr={lr}, "
-                             f"beta1={beta1}, beta2={beta2}, eps={eps}")
+            raise ValueError(
+                f"Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got lr={lr}, "
+                f"beta1={beta1}, beta2={beta2}, eps={eps}"
+            )
         self.params = _check_params(params)
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         self.t = 0
@@ -86,8 +90,16 @@ class Adam:
         step size ``lr_t`` (from :meth:`begin_step`)."""
         w = self.params[name]
         g = np.ascontiguousarray(grad, dtype=w.dtype)
-        adam_kernels.adam_update(w.reshape(-1), g.reshape(-1), self.m[name].reshape(-1), self.v[name].reshape(-1),
-                                 lr_t, self.beta1, self.beta2, self.eps)
+        adam_kernels.adam_update(
+            w.reshape(-1),
+            g.reshape(-1),
+            self.m[name].reshape(-1),
+            self.v[name].reshape(-1),
+            lr_t,
+            self.beta1,
+            self.beta2,
+            self.eps,
+        )
 
     def step(self, grads):
         """Update every parameter in place. grads: dict name -> array of the parameter's shape (read only)."""
@@ -118,8 +130,9 @@ class Adam:
             for kind, moments in (("m", self.m), ("v", self.v)):
                 saved = np.asarray(state[f"{kind}/{name}"])
                 if saved.shape != moments[name].shape:
-                    raise ValueError(f"Adam state '{kind}/{name}' has shape {saved.shape}, "
-                                     f"the parameter has {moments[name].shape}")
+                    raise ValueError(
+                        f"Adam state '{kind}/{name}' has shape {saved.shape}, the parameter has {moments[name].shape}"
+                    )
         self.t = int(state["t"])
         for name in self.params:
             self.m[name][...] = state[f"m/{name}"]
@@ -146,7 +159,7 @@ class SGD:
         for name, w in self.params.items():
             w_flat, g_flat = w.reshape(-1), np.asarray(grads[name]).reshape(-1)
             for start in range(0, w_flat.size, _SGD_CHUNK):  # slices: no weight-sized temporary
-                w_flat[start:start + _SGD_CHUNK] -= self.lr * g_flat[start:start + _SGD_CHUNK]
+                w_flat[start : start + _SGD_CHUNK] -= self.lr * g_flat[start : start + _SGD_CHUNK]
 
     def state_dict(self, copy=True):
         """{"t": 0-d int64}: SGD keeps no other state (copy is accepted for symmetry with Adam)."""

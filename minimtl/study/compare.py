@@ -18,8 +18,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
-__all__ = ["VARIANTS", "Variant", "PROTOCOLS", "STUDY_TABLE", "run_config", "summarise", "mean_interval",
-           "paired_differences", "predicts_one_class", "METRICS"]
+__all__ = [
+    "VARIANTS",
+    "Variant",
+    "PROTOCOLS",
+    "STUDY_TABLE",
+    "run_config",
+    "summarise",
+    "mean_interval",
+    "paired_differences",
+    "predicts_one_class",
+    "METRICS",
+]
 
 
 @dataclass(frozen=True)

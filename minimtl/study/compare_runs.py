@@ -21,6 +21,7 @@ from minimtl.training.train import Trainer
 
 __all__ = ["run_dir_of", "estimate_seconds", "run_all", "reshuffled_metrics", "chosen_metrics"]
 
+
 def run_dir_of(out, variant_name, seed):
     """The run folder of one (variant, seed) of a comparison in ``out``."""
     return RunFolder(Path(out) / "runs" / f"{variant_name}-seed{seed}")
@@ -36,7 +37,7 @@ def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repea
         for variant in variants:
             config = run_config(base, variant, protocol, seed=0)
             trainer = Trainer(config, probe, scratch, log=lambda line: None)
-            batch = np.flatnonzero(np.isin(probe.dataset, trainer.spec.datasets))[:base.batch_size]
+            batch = np.flatnonzero(np.isin(probe.dataset, trainer.spec.datasets))[: base.batch_size]
             trainer.step(batch)  # warm-up: JIT compilation and first-touch of the buffers
             started = time.perf_counter()
             for _ in range(repeats):
@@ -74,8 +75,9 @@ def reshuffled_metrics(run_dir, collection):
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
 
 
-def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=VARIANTS, log=print,
-            progress=no_progress):
+def run_all(
+    base, collection, out, protocol, seeds, reshuffled=False, variants=VARIANTS, log=print, progress=no_progress
+):
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "reshuffled"?}}."""
     per_run = {}
     jobs = [(variant, seed) for seed in seeds for variant in variants]
@@ -88,16 +90,18 @@ def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=V
         if metrics_path.exists():
             stored, _ = read_config(run_dir)
             if stored != config:
-                raise ValueError(f"{run_dir} was run with other options ({stored}); "
-                                 f"use another --out for these settings")
+                raise ValueError(
+                    f"{run_dir} was run with other options ({stored}); use another --out for these settings"
+                )
             metrics = json.loads(metrics_path.read_text())
             log(f"{prefix}: reusing {run_dir}")
         else:
             resume = run_dir.checkpoint.exists()
             log(f"{prefix}: {'resuming' if resume else 'training'} ...")
             run_started = time.perf_counter()
-            metrics = train_and_report(config, collection, run_dir, resume=resume, progress=progress,
-                                       log=lambda line: None)
+            metrics = train_and_report(
+                config, collection, run_dir, resume=resume, progress=progress, log=lambda line: None
+            )
             seconds = time.perf_counter() - run_started
             trained, training_seconds = trained + 1, training_seconds + seconds
             remaining = training_seconds / trained * (len(jobs) - number)
@@ -111,4 +115,3 @@ def run_all(base, collection, out, protocol, seeds, reshuffled=False, variants=V
             entry["train_overlap"] = json.loads(path.read_text())["train_overlap"]
         per_run[(variant.name, seed)] = entry
     return per_run
-

@@ -28,8 +28,9 @@ def write_predictions(path, task_results, collection):
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "path", "label", "score", "predicted"])
     for task, result in task_results.items():
-        for image, label, score, predicted in zip(result["image"], result["y_true"], result["score"],
-                                                  result["predicted"]):
+        for image, label, score, predicted in zip(
+            result["image"], result["y_true"], result["score"], result["predicted"]
+        ):
             writer.writerow([task, collection.paths[image], int(label), repr(float(score)), int(predicted)])
     write_text(path, buffer.getvalue())
 
@@ -47,24 +48,29 @@ def metrics_table(tasks):
     lines = ["| metric | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks)]
     for name in RATES:
         lines.append(f"| {name} | " + " | ".join(format_rate(m[name]) for m in tasks.values()) + " |")
-    lines.append("| F1 | " + " | ".join("n/a" if m["f1"] is None else f"{100 * m['f1']:.1f}"
-                                        for m in tasks.values()) + " |")
+    lines.append(
+        "| F1 | " + " | ".join("n/a" if m["f1"] is None else f"{100 * m['f1']:.1f}" for m in tasks.values()) + " |"
+    )
     aucs = []
     for m in tasks.values():
         auc = m["roc_auc"]
-        aucs.append("n/a" if auc["value"] is None else
-                    f"{auc['value']:.3f} [{auc['ci95'][0]:.3f}, {auc['ci95'][1]:.3f}]")
+        aucs.append(
+            "n/a" if auc["value"] is None else f"{auc['value']:.3f} [{auc['ci95'][0]:.3f}, {auc['ci95'][1]:.3f}]"
+        )
     lines.append("| ROC-AUC | " + " | ".join(aucs) + " |")
-    lines.append("| confusion [[TN, FP], [FN, TP]] | " + " | ".join(str(m["confusion_matrix"])
-                                                               for m in tasks.values()) + " |")
+    lines.append(
+        "| confusion [[TN, FP], [FN, TP]] | " + " | ".join(str(m["confusion_matrix"]) for m in tasks.values()) + " |"
+    )
     return "\n".join(lines)
 
 
 def describe_leaks(leaks):
     """One sentence from a split's leak report: what crosses between train, validation and test."""
-    return (f"{leaks['duplicate_groups_crossing']} of {leaks['duplicate_groups']} groups of pixel-identical images "
-            f"and {leaks['patients_crossing']} of {leaks['patients']} patients have images on more than one side; "
-            f"{leaks['test_images_linked_to_training']} test images are linked to a training image")
+    return (
+        f"{leaks['duplicate_groups_crossing']} of {leaks['duplicate_groups']} groups of pixel-identical images "
+        f"and {leaks['patients_crossing']} of {leaks['patients']} patients have images on more than one side; "
+        f"{leaks['test_images_linked_to_training']} test images are linked to a training image"
+    )
 
 
 def render_report(config, metrics, history, files=()):
@@ -89,12 +95,19 @@ def render_report(config, metrics, history, files=()):
         "",
     ]
     if "multiclass" in metrics:
-        out += ["3-class confusion matrix over all test images (rows true, columns predicted; "
-                "0 normal, 1 TB, 2 pneumonia): " + str(metrics["multiclass"]["confusion_matrix"]), ""]
+        out += [
+            "3-class confusion matrix over all test images (rows true, columns predicted; "
+            "0 normal, 1 TB, 2 pneumonia): " + str(metrics["multiclass"]["confusion_matrix"]),
+            "",
+        ]
     best = metrics.get("best_val")
     if best:
-        out += [f"## The epoch with the best validation loss: {best['epoch']} (loss {best['val_loss']:.4f})", "",
-                metrics_table(best["tasks"]), ""]
+        out += [
+            f"## The epoch with the best validation loss: {best['epoch']} (loss {best['val_loss']:.4f})",
+            "",
+            metrics_table(best["tasks"]),
+            "",
+        ]
     if history:
         seconds = [row["seconds"] for row in history]
         out += [f"Training time: {sum(seconds):.1f} s in all, {sum(seconds) / len(seconds):.1f} s per epoch.", ""]

@@ -17,6 +17,7 @@ from minimtl.common.atomic import write_json, write_text
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split
+from minimtl.kernels import KERNELS_ENV, kernel_set
 from minimtl.study.plots import plot_confusions, plot_losses, plot_roc
 from minimtl.study.report import render_report, write_history, write_predictions
 from minimtl.training.checkpoint import load_params
@@ -25,8 +26,15 @@ from minimtl.training.evaluation import multiclass_confusion, predict_logits, sc
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.train import Trainer
 
-__all__ = ["data_fingerprint", "library_versions", "train_and_report", "score_test_images", "read_config",
-           "load_final_model", "evaluate_saved_run"]
+__all__ = [
+    "data_fingerprint",
+    "library_versions",
+    "train_and_report",
+    "score_test_images",
+    "read_config",
+    "load_final_model",
+    "evaluate_saved_run",
+]
 
 
 def data_fingerprint(collection):
@@ -45,9 +53,17 @@ def library_versions():
 
     from minimtl import __version__
 
-    return {"minimtl": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "scipy": scipy.__version__, "pillow": PIL.__version__,
-            "scikit-learn": sklearn.__version__, "click": importlib.metadata.version("click")}
+    return {
+        "minimtl": __version__,
+        "kernels": kernel_set(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "pillow": PIL.__version__,
+        "scikit-learn": sklearn.__version__,
+        "click": importlib.metadata.version("click"),
+    }
 
 
 def read_config(run_dir):
@@ -66,8 +82,10 @@ def score_test_images(model, spec, collection, test_index, batch_size):
     results = score_tasks(spec, logits, collection, test_index)
     extra = {}
     if spec.multiclass:
-        extra["multiclass"] = {"classes": ["normal", "tb", "pneumonia"],
-                               "confusion_matrix": multiclass_confusion(logits, collection, test_index)}
+        extra["multiclass"] = {
+            "classes": ["normal", "tb", "pneumonia"],
+            "confusion_matrix": multiclass_confusion(logits, collection, test_index),
+        }
     return results, extra
 
 
@@ -82,21 +100,34 @@ def train_and_report(config, collection, run_dir, resume=False, progress=no_prog
     if resume:
         trainer.make_or_load_split()
         state = trainer.resume()
-        log(f"resuming {folder} after epoch {state['epoch']}"
-            + (f", step {state['in_epoch']['step']} of epoch {state['epoch'] + 1}" if state["in_epoch"] else ""))
+        log(
+            f"resuming {folder} after epoch {state['epoch']}"
+            + (f", step {state['in_epoch']['step']} of epoch {state['epoch'] + 1}" if state["in_epoch"] else "")
+        )
     else:
         folder.path.mkdir(parents=True, exist_ok=True)
-        write_json(folder.config, {
-            "options": config.to_dict(),
-            "data": {"data_dir": collection.data_dir, "synthetic": bool(collection.synthetic),
-                     "images": len(collection), "fingerprint": data_fingerprint(collection)},
-            "versions": library_versions(),
-        })
+        write_json(
+            folder.config,
+            {
+                "options": config.to_dict(),
+                "data": {
+                    "data_dir": collection.data_dir,
+                    "synthetic": bool(collection.synthetic),
+                    "images": len(collection),
+                    "fingerprint": data_fingerprint(collection),
+                },
+                "versions": library_versions(),
+            },
+        )
         trainer.make_or_load_split()
     split = trainer.split
-    log(f"{config.arch}: {len(split.train)} train, {len(split.val)} validation, {len(split.test)} test images"
-        + (" (SYNTHETIC phantoms)" if collection.synthetic else ""))
+    log(
+        f"{config.arch}: {len(split.train)} train, {len(split.val)} validation, {len(split.test)} test images"
+        + (" (SYNTHETIC phantoms)" if collection.synthetic else "")
+    )
     log(repr(trainer.model))
+    if kernel_set() != "numba":
+        log(f"{KERNELS_ENV}={kernel_set()}: every kernel runs as its NumPy twin (slow; for reading and debugging)")
 
     def write_progress(t, row):
         write_history(folder.history, t.history)
@@ -109,8 +140,13 @@ def train_and_report(config, collection, run_dir, resume=False, progress=no_prog
         "arch": config.arch,
         "synthetic": bool(collection.synthetic),
         "final_epoch": trainer.epoch,
-        "split": {"method": split.method, "train": len(split.train), "val": len(split.val),
-                  "test": len(split.test), "leaks": split.leaks},
+        "split": {
+            "method": split.method,
+            "train": len(split.train),
+            "val": len(split.val),
+            "test": len(split.test),
+            "leaks": split.leaks,
+        },
         "tasks": {task: r["metrics"] for task, r in results.items()},
         **extra,
         "best_val": None,
@@ -160,5 +196,11 @@ def evaluate_saved_run(run_dir, collection, batch_size=None):
     if len(index) == 0:
         raise ValueError(f"no images of {', '.join(spec.datasets)} in {collection.data_dir or 'the collection'}")
     results, extra = score_test_images(model, spec, collection, index, batch_size or config.batch_size)
-    return {"run": str(run_dir), "data": collection.data_dir, "synthetic": bool(collection.synthetic),
-            "scope": scope, "tasks": {task: r["metrics"] for task, r in results.items()}, **extra}
+    return {
+        "run": str(run_dir),
+        "data": collection.data_dir,
+        "synthetic": bool(collection.synthetic),
+        "scope": scope,
+        "tasks": {task: r["metrics"] for task, r in results.items()},
+        **extra,
+    }

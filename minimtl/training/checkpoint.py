@@ -4,8 +4,9 @@ Everything lives in a single ``.npz`` so that the weights and the state that goe
 never come from two different epochs: the file is replaced whole (see ``minimtl.common.atomic``).
 
 Keys: ``param/<name>`` for each weight array, ``optim/<key>`` for each entry of the optimiser's
-``state_dict()`` (Adam: ``t``, ``m/<name>``, ``v/<name>``), and ``state_json``: a JSON string with the epoch, the shuffling RNG's state,
-the history so far and, after a Ctrl-C in the middle of an epoch, where in the epoch we stopped.
+``state_dict()`` (Adam: ``t``, ``m/<name>``, ``v/<name>``), and ``state_json``: a JSON string with
+the epoch, the shuffling RNG's state, the history so far and, after a Ctrl-C in the middle of an
+epoch, where in the epoch we stopped.
 """
 
 import json
@@ -61,5 +62,5 @@ def load_checkpoint(path, params, optimizer):
     load_params(path, params)
     with _open(path) as stored:
         prefix = "optim/"
-        optimizer.load_state_dict({key[len(prefix):]: stored[key] for key in stored.files if key.startswith(prefix)})
+        optimizer.load_state_dict({key[len(prefix) :]: stored[key] for key in stored.files if key.startswith(prefix)})
         return json.loads(str(stored["state_json"]))

@@ -14,7 +14,7 @@ def predict_logits(model, images, index, batch_size):
     """Logits of every head for ``images[index]``, in batches: dict head -> float64 (len(index), K)."""
     chunks = {name: [] for name in model.head_names}
     for start in range(0, len(index), batch_size):
-        logits = model.forward(to_input(images[index[start:start + batch_size]]))
+        logits = model.forward(to_input(images[index[start : start + batch_size]]))
         for name, z in logits.items():
             chunks[name].append(np.asarray(z, dtype=np.float64))
     if len(index) == 0:

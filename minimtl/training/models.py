@@ -101,16 +101,20 @@ def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
     features = CONV_FILTERS * side * side
 
     # The first layer needs no input gradient (nothing below it learns), and its ReLU is fused.
-    trunk = Sequential([
-        ("conv", Conv2D(1, CONV_FILTERS, CONV_KERNEL, rng=rng, dtype=dtype, relu=True, input_grad=False)),
-        ("flatten", Flatten()),
-    ])
+    trunk = Sequential(
+        [
+            ("conv", Conv2D(1, CONV_FILTERS, CONV_KERNEL, rng=rng, dtype=dtype, relu=True, input_grad=False)),
+            ("flatten", Flatten()),
+        ]
+    )
     heads = {}
     for head_name, units in spec.head_units.items():
         outputs = 3 if spec.multiclass else (1 if head == "sigmoid" else 2)
-        heads[head_name] = Sequential([
-            ("dense1", Dense(features, units, rng=rng, dtype=dtype)),
-            ("relu", ReLU()),
-            ("dense2", Dense(units, outputs, rng=rng, dtype=dtype)),
-        ])
+        heads[head_name] = Sequential(
+            [
+                ("dense1", Dense(features, units, rng=rng, dtype=dtype)),
+                ("relu", ReLU()),
+                ("dense2", Dense(units, outputs, rng=rng, dtype=dtype)),
+            ]
+        )
     return MultiHead(trunk, heads, input_shape=(1, image_size, image_size))

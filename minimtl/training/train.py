@@ -47,6 +47,7 @@ def seed_streams(seed):
 @contextmanager
 def _sigint_as_flag(flag):
     """While active, the first Ctrl-C only sets ``flag["stop"]``; a second one stops at once."""
+
     def handler(signum, frame):
         if flag["stop"]:
             raise KeyboardInterrupt
@@ -90,10 +91,10 @@ class Trainer:
         self.params = self.model.params
         self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
         self.train_step = make_step(config.step, self.model, self.optimizer)
-        self.epoch = 0                # epochs completed
-        self.history = []             # one dict per completed epoch
-        self.best = None              # {"epoch", "val_loss"} of the best validation loss so far
-        self.in_epoch = None          # where a Ctrl-C stopped inside an epoch
+        self.epoch = 0  # epochs completed
+        self.history = []  # one dict per completed epoch
+        self.best = None  # {"epoch", "val_loss"} of the best validation loss so far
+        self.in_epoch = None  # where a Ctrl-C stopped inside an epoch
         self.split = None
 
     # ----- split ---------------------------------------------------------------------------
@@ -102,8 +103,13 @@ class Trainer:
         if path.exists():
             self.split = Split.load(path, self.collection)
         else:
-            full = make_split(self.collection, self.config.split, self._split_rng,
-                              test_fraction=self.config.test_fraction, val_fraction=self.config.val_fraction)
+            full = make_split(
+                self.collection,
+                self.config.split,
+                self._split_rng,
+                test_fraction=self.config.test_fraction,
+                val_fraction=self.config.val_fraction,
+            )
             self.split = full.restrict(self.collection, list(self.spec.datasets))
             self.split.save(path, self.collection)
         if len(self.split.train) == 0:
@@ -112,11 +118,18 @@ class Trainer:
 
     # ----- checkpoints -----------------------------------------------------------------------
     def _state(self, rng_state):
-        return {"epoch": self.epoch, "rng_state": rng_state, "history": self.history,
-                "best": self.best, "in_epoch": self.in_epoch}
+        return {
+            "epoch": self.epoch,
+            "rng_state": rng_state,
+            "history": self.history,
+            "best": self.best,
+            "in_epoch": self.in_epoch,
+        }
 
     def save(self, rng_state):
-        save_checkpoint(self.folder.checkpoint, self.params, self.optimizer.state_dict(copy=False), self._state(rng_state))
+        save_checkpoint(
+            self.folder.checkpoint, self.params, self.optimizer.state_dict(copy=False), self._state(rng_state)
+        )
 
     def resume(self):
         """Load the checkpoint of an interrupted run; return the RNG state to continue from."""
@@ -136,7 +149,8 @@ class Trainer:
         if not np.isfinite(total):
             raise TrainingDiverged(
                 f"the training loss became {total} at epoch {self.epoch + 1}; stopped before writing it. "
-                f"The last good checkpoint is in {self.folder}. Try a smaller --lr.")
+                f"The last good checkpoint is in {self.folder}. Try a smaller --lr."
+            )
         self.train_step.backward_and_update(dlogits)
         return total, per_head
 
@@ -146,11 +160,16 @@ class Trainer:
         cfg = self.config
         if self.in_epoch is None:
             epoch_rng_state = self.shuffle_rng.bit_generator.state
-            start_step, sums = 0, {"total": 0.0, "batches": 0, "heads": {h: 0.0 for h in self.model.head_names},
-                                   "seconds": 0.0}
+            start_step, sums = (
+                0,
+                {"total": 0.0, "batches": 0, "heads": {h: 0.0 for h in self.model.head_names}, "seconds": 0.0},
+            )
         else:  # replay the epoch's permutation from the generator state saved at its start
-            epoch_rng_state, start_step, sums = (self.in_epoch["rng_state"], self.in_epoch["step"],
-                                                 self.in_epoch["sums"])
+            epoch_rng_state, start_step, sums = (
+                self.in_epoch["rng_state"],
+                self.in_epoch["step"],
+                self.in_epoch["sums"],
+            )
             self.shuffle_rng.bit_generator.state = epoch_rng_state
         order = self.shuffle_rng.permutation(self.split.train)
         n_steps = -(-len(order) // cfg.batch_size)  # the last, partial batch is kept
@@ -164,15 +183,14 @@ class Trainer:
                     self.in_epoch = {"rng_state": epoch_rng_state, "step": step, "sums": sums}
                     self.save(epoch_rng_state)
                     raise TrainingInterrupted(f"interrupted in epoch {self.epoch + 1} at step {step}/{n_steps}")
-                total, per_head = self.step(order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
+                total, per_head = self.step(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
                 sums["total"] += total
                 sums["batches"] += 1
                 for head, loss in per_head.items():
                     sums["heads"][head] += loss
                 bar.update(1)
         seconds = sums["seconds"] + time.perf_counter() - started
-        row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3),
-               "train_loss": sums["total"] / sums["batches"]}
+        row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3), "train_loss": sums["total"] / sums["batches"]}
         for head, loss in sums["heads"].items():
             row[f"train_loss_{head}"] = loss / sums["batches"]
         row.update(self.validate())
@@ -206,8 +224,11 @@ class Trainer:
                 self.in_epoch = None
                 self.epoch += 1
                 self.history.append(row)
-                if "val_loss" in row and np.isfinite(row["val_loss"]) and (
-                        self.best is None or row["val_loss"] < self.best["val_loss"]):
+                if (
+                    "val_loss" in row
+                    and np.isfinite(row["val_loss"])
+                    and (self.best is None or row["val_loss"] < self.best["val_loss"])
+                ):
                     self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
                     save_npz(self.folder.best, {f"param/{k}": v for k, v in self.params.items()})
                 self.save(self.shuffle_rng.bit_generator.state)
@@ -222,7 +243,7 @@ def _epoch_line(row, epochs):
         parts.append(f"val loss {row['val_loss']:.4f}")
     for key, value in row.items():
         if key.startswith("val_auc_") and value is not None:
-            task = key[len("val_auc_"):]
+            task = key[len("val_auc_") :]
             parts.append(f"{task} auc {value:.3f} acc {row[f'val_accuracy_{task}']:.3f}")
     parts.append(f"{row['seconds']:.1f} s")
     return "  ".join(parts)

@@ -36,14 +36,15 @@ class Conv2D:
     ``forward`` is overwritten by the next ``forward``: copy it if you need to keep it.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, rng=None, dtype=np.float32,
-                 relu=False, input_grad=True):
+    def __init__(self, in_channels, out_channels, kernel_size, rng=None, dtype=np.float32, relu=False, input_grad=True):
         if isinstance(kernel_size, (int, np.integer)):
             kernel_size = (int(kernel_size), int(kernel_size))
         kh, kw = (int(k) for k in kernel_size)
         if min(in_channels, out_channels, kh, kw) < 1:
-            raise ValueError(f"Conv2D needs positive channels and kernel size, got in_channels={in_channels}, "
-                             f"out_channels={out_channels}, kernel_size={(kh, kw)}")
+            raise ValueError(
+                f"Conv2D needs positive channels and kernel size, got in_channels={in_channels}, "
+                f"out_channels={out_channels}, kernel_size={(kh, kw)}"
+            )
         self.dtype = np.dtype(dtype)
         self.relu = bool(relu)
         self.input_grad = bool(input_grad)
@@ -53,9 +54,9 @@ class Conv2D:
             "b": np.zeros(out_channels, dtype=self.dtype),
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.x = None      # forward input, (N, C, H, W); backward needs it for dW
-        self.out = None    # forward output buffer, (N, F, Ho, Wo); reused; fused-ReLU backward reads it
-        self.dpre = None   # scratch for the masked gradient (input_grad=True only), same shape as out
+        self.x = None  # forward input, (N, C, H, W); backward needs it for dW
+        self.out = None  # forward output buffer, (N, F, Ho, Wo); reused; fused-ReLU backward reads it
+        self.dpre = None  # scratch for the masked gradient (input_grad=True only), same shape as out
 
     def __repr__(self):
         F, C, kh, kw = self.params["W"].shape

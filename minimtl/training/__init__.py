@@ -1,0 +1,12 @@
+"""Training and scoring the study's networks.
+
+- :mod:`minimtl.training.models`: the five architectures, built from :mod:`minimtl.nn`
+- :mod:`minimtl.training.tasks`: each head's labels and masks; each task's scores on its own images
+- :mod:`minimtl.training.objective`: the total loss, the sum of the heads' masked losses
+- :mod:`minimtl.training.config`: ``RunConfig``, every option of a run
+- :mod:`minimtl.training.steps`: the readable and the fused training step, one interface
+- :mod:`minimtl.training.train`: ``Trainer``, the seeded, checkpointed, resumable loop
+- :mod:`minimtl.training.checkpoint`: one-file checkpoints
+- :mod:`minimtl.training.evaluation` and :mod:`minimtl.training.metrics`: logits in batches, rates
+  with intervals, ROC-AUC
+"""
