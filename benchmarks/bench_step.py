@@ -17,7 +17,7 @@ Then it times, each as the median of --repeats calls after warm-up (JIT compilat
 - the same fused kernels with W, m and v in the L3 cache, scaled to the full layer (their arithmetic
   alone; see bench_arithmetic);
 - a whole training step of `single` (single-pneumonia; single-tb is the same network) and
-  `multitask64` (--models all adds multiclass and multitask32): the fused step that `Trainer.step`
+  `multitask64` (--models all adds multiclass and multitask32): the fused step that training
   uses (forward, loss, backward and update), the evaluation forward pass (`model.forward`, what
   validation and test batches run) and the readable layer-by-layer step;
 - from those, the time of each study run's 30 epochs (steps, validation every epoch, one test pass);

@@ -4,7 +4,8 @@ Same signatures and results as the NumPy twins in
 :mod:`minimtl.kernels.conv2d_reference` (the test oracle); read those first.
 Each kernel is written as a plain function ``_name`` and bound below with
 ``njit(parallel=True, cache=True)``. Kernels write into output arrays they are
-given and allocate nothing.
+given; the only allocation is one row-sized scratch per filter in the weight
+gradients.
 
 Shapes (stride 1, 'valid' padding, NCHW, cross-correlation):
     x: (N, C, H, W)   W: (F, C, kh, kw)   b: (F,)
