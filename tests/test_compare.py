@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.study.compare import mean_interval, paired_differences, predicts_one_class, summarise
+from minimtl.study.compare import mean_interval, paired_differences, summarise
+from minimtl.training.metrics import predicts_one_class
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -51,9 +52,9 @@ def test_intervals_are_clipped_to_the_metric_range():
 
 
 def test_a_head_that_predicts_one_class_is_flagged():
-    assert predicts_one_class(fake_metrics(1.0, confusion=((0, 65), (0, 67))))  # all positive
-    assert predicts_one_class(fake_metrics(0.0, confusion=((65, 0), (67, 0))))  # all negative
-    assert not predicts_one_class(fake_metrics(0.5))
+    assert predicts_one_class(fake_metrics(1.0, confusion=((0, 65), (0, 67)))["confusion_matrix"])  # all positive
+    assert predicts_one_class(fake_metrics(0.0, confusion=((65, 0), (67, 0)))["confusion_matrix"])  # all negative
+    assert not predicts_one_class(fake_metrics(0.5)["confusion_matrix"])
 
 
 def test_summarise_pairs_each_model_with_single_task_on_the_same_seed():

@@ -6,14 +6,14 @@ Training, reporting, ``evaluate`` and ``compare`` all reach a run's files throug
 
 from pathlib import Path
 
-__all__ = ["RunFolder", "RUN_FILES"]
+__all__ = ["RunFolder", "RUN_FILES", "SAVED_MODELS"]
 
 # attribute -> (file name, what it holds); the order is the order report.md lists them in
 RUN_FILES = {
     "report": ("report.md", "this report"),
     "metrics": ("metrics.json", "every metric, for machines"),
     "history": ("history.csv", "losses and validation scores per epoch"),
-    "predictions": ("predictions.csv", "each test image's score and prediction"),
+    "predictions": ("predictions.csv", "each test image's score and prediction, per saved model"),
     "loss_plot": ("loss.png", "loss curves"),
     "roc_plot": ("roc.png", "ROC curves"),
     "confusion_plot": ("confusion.png", "confusion matrices"),
@@ -21,8 +21,12 @@ RUN_FILES = {
     "split": ("split.json", "which images are train, validation and test"),
     "checkpoint": ("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)"),
     "best": ("best.npz", "the weights of the best validation epoch"),
+    "skipped": ("skipped.csv", "the data folder's files that could not be used, and why"),
     "reshuffled": ("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)"),
 }
+
+# the saved models of a run: weights name -> (RUN_FILES key of its file, what it is)
+SAVED_MODELS = {"best": ("best", "best validation epoch"), "last": ("checkpoint", "last epoch")}
 
 
 class RunFolder:
@@ -48,6 +52,10 @@ class RunFolder:
 
     def __str__(self):
         return str(self.path)
+
+    def model_file(self, weights):
+        """The file of a saved model: "best" (best.npz) or "last" (checkpoint.npz)."""
+        return getattr(self, SAVED_MODELS[weights][0])
 
     def existing(self):
         """(file name, description) of every run file present, in ``RUN_FILES`` order."""

@@ -21,13 +21,12 @@ The cache folder is ``$MINIMTL_CACHE``, else ``$XDG_CACHE_HOME/minimtl``, else
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from minimtl.common.atomic import TEMP_PREFIX, atomic_open, write_text
+from minimtl.common.atomic import atomic_open, remove_temp_files, write_text
 
 __all__ = ["DecodedImages", "default_cache_dir", "cache_key", "read_cache", "write_cache", "CACHE_VERSION"]
 
@@ -152,10 +151,4 @@ def write_cache(cache_dir, key, decoded):
 
 def _remove_stale_temp_files(cache_dir):
     """Remove temporary files left by a process that was killed (kill -9) more than an hour ago."""
-    now = time.time()
-    for path in cache_dir.glob(TEMP_PREFIX + "*"):
-        try:
-            if now - path.stat().st_mtime > _STALE_TEMP_SECONDS:
-                path.unlink()
-        except OSError:
-            pass
+    remove_temp_files(cache_dir, older_than=_STALE_TEMP_SECONDS)

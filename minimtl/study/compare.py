@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+from minimtl.training.metrics import predicts_one_class
+
 __all__ = [
     "VARIANTS",
     "Variant",
@@ -27,7 +29,6 @@ __all__ = [
     "summarise",
     "mean_interval",
     "paired_differences",
-    "predicts_one_class",
     "METRICS",
 ]
 
@@ -87,17 +88,6 @@ def metric_value(task_metrics, name):
     return entry["value"] if isinstance(entry, dict) else entry
 
 
-def predicts_one_class(task_metrics):
-    """True when a head gave every test image the same class: a collapsed ("dead") head.
-
-    With Keras' defaults, Adam's first steps move every weight of the 100k-2M-input Dense layer by
-    about lr in the same direction; a unit's pre-activation can jump by tens and its ReLU die for
-    every image. When all of a head's units die, its output is constant and it predicts one class.
-    """
-    (tn, fp), (fn, tp) = task_metrics["confusion_matrix"]
-    return tp + fp == 0 or tn + fn == 0
-
-
 def mean_interval(values, confidence=0.95, bounds=None):
     """Mean, sample standard deviation and Student-t interval of per-seed values.
 
@@ -144,7 +134,9 @@ def summarise(per_run, seeds, key="tasks"):
             runs = [per_run.get((variant_name, seed)) for seed in seeds]
             if any(r is None or key not in r for r in runs):
                 continue
-            summary[row][task] = {"constant_predictions": sum(predicts_one_class(r[key][task]) for r in runs)}
+            summary[row][task] = {
+                "constant_predictions": sum(predicts_one_class(r[key][task]["confusion_matrix"]) for r in runs)
+            }
             for metric in METRICS:
                 values = [metric_value(r[key][task], metric) for r in runs]
                 entry = {"per_seed": values, **mean_interval(values, bounds=(0.0, 1.0)), "vs_single_task": None}

@@ -16,10 +16,10 @@ from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split
 from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config
-from minimtl.study.run import load_final_model, read_config, score_test_images, train_and_report
+from minimtl.study.run import chosen_tasks, load_model, read_config, score_test_images, train_and_report
 from minimtl.training.train import Trainer
 
-__all__ = ["run_dir_of", "estimate_seconds", "run_all", "reshuffled_metrics", "chosen_metrics"]
+__all__ = ["run_dir_of", "estimate_seconds", "run_all", "reshuffled_metrics"]
 
 
 def run_dir_of(out, variant_name, seed):
@@ -52,20 +52,13 @@ def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repea
     return total
 
 
-def chosen_metrics(metrics, protocol):
-    """The model each protocol reports: the last epoch (study) or the best validation epoch (honest)."""
-    if protocol == "honest" and metrics.get("best_val"):
-        return metrics["best_val"]["tasks"]
-    return metrics["tasks"]
-
-
 def reshuffled_metrics(run_dir, collection):
     """Score a run's final model the way the study's notebook did for its multi-task 64 row: on a
     fresh random 20% of the images, drawn again after training, so most of them were trained on.
 
     Returns {"train_overlap": fraction of those images the model trained on, "tasks": metrics}.
     """
-    config, _, spec, model = load_final_model(run_dir)
+    config, _, spec, model = load_model(run_dir, "last")  # the study scored its final model
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 330]))  # a stream of its own
     fresh = make_split(collection, "random", rng, test_fraction=0.2, val_fraction=0.0)
     fresh = fresh.restrict(collection, list(spec.datasets))
@@ -96,7 +89,7 @@ def run_all(
             metrics = json.loads(metrics_path.read_text())
             log(f"{prefix}: reusing {run_dir}")
         else:
-            resume = run_dir.checkpoint.exists()
+            resume = run_dir.config.exists()  # begun before: resume (from the start if no checkpoint)
             log(f"{prefix}: {'resuming' if resume else 'training'} ...")
             run_started = time.perf_counter()
             metrics = train_and_report(
@@ -106,7 +99,7 @@ def run_all(
             trained, training_seconds = trained + 1, training_seconds + seconds
             remaining = training_seconds / trained * (len(jobs) - number)
             log(f"{prefix}: done in {seconds:.0f} s; about {remaining / 60:.1f} min left")
-        entry = {"tasks": chosen_metrics(metrics, protocol)}
+        entry = {"tasks": chosen_tasks(metrics)}  # the model the run stands for, as evaluate scores it
         if reshuffled:
             path = run_dir.reshuffled
             if not path.exists():

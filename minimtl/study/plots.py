@@ -6,7 +6,8 @@ matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from minimtl.common.atomic import atomic_open  # noqa: E402
+from minimtl.common.atomic import atomic_open
+from minimtl.common.run_folder import SAVED_MODELS  # noqa: E402
 
 __all__ = ["plt", "save_figure", "plot_losses", "plot_roc", "plot_confusions"]
 
@@ -36,8 +37,9 @@ def plot_losses(history, path, synthetic=False):
     save_figure(fig, path)
 
 
-def plot_roc(task_results, path, synthetic=False):
-    """ROC curve of each task on its own test images; task_results: task -> {"y_true", "score", "metrics"}."""
+def plot_roc(task_results, path, synthetic=False, weights="last"):
+    """ROC curve of each task on its own test images; task_results: task -> {"y_true", "score", "metrics"};
+    weights: which saved model they come from ("best" or "last"), for the title."""
     fig, ax = plt.subplots(figsize=(5, 5))
     for task, result in task_results.items():
         auc = result["metrics"]["roc_auc"]["value"]
@@ -48,25 +50,29 @@ def plot_roc(task_results, path, synthetic=False):
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (recall)")
-    ax.set_title(_title("ROC on test images", synthetic))
+    ax.set_title(_title(f"ROC on test images ({SAVED_MODELS[weights][1]})", synthetic))
     ax.legend(loc="lower right")
     save_figure(fig, path)
 
 
-def plot_confusions(task_results, path, synthetic=False):
-    """One confusion matrix per task, rows true, columns predicted."""
+def plot_confusions(task_results, path, synthetic=False, weights="last"):
+    """One confusion matrix per task, rows true, columns predicted; counts in white on dark cells."""
     tasks = list(task_results)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
+    for k, (ax, task) in enumerate(zip(axes[0], tasks)):
         matrix = task_results[task]["metrics"]["confusion_matrix"]
-        ax.imshow(matrix, cmap="Blues")
+        ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(1, max(map(max, matrix))))
+        threshold = max(map(max, matrix)) / 2
         for i in range(2):
             for j in range(2):
-                ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=12)
+                color = "white" if matrix[i][j] > threshold else "black"
+                ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=12, color=color)
         ax.set_xticks([0, 1], ["normal", task])
         ax.set_yticks([0, 1], ["normal", task])
         ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        if k == 0:  # one "true" label, left of the first matrix only, clear of the other's ticks
+            ax.set_ylabel("true")
         ax.set_title(task)
-    fig.suptitle(_title("Confusion matrices (test)", synthetic))
+    fig.suptitle(_title(f"Confusion matrices (test, {SAVED_MODELS[weights][1]})", synthetic))
+    fig.tight_layout()
     save_figure(fig, path)

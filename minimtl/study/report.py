@@ -4,34 +4,60 @@ import csv
 import io
 
 from minimtl.common.atomic import write_text
+from minimtl.common.messages import plural
+from minimtl.common.run_folder import SAVED_MODELS
 
-__all__ = ["write_history", "write_predictions", "format_rate", "metrics_table", "describe_leaks", "render_report"]
+__all__ = [
+    "write_history",
+    "write_predictions",
+    "write_skipped",
+    "format_rate",
+    "metrics_table",
+    "describe_leaks",
+    "render_report",
+]
 
 RATES = ("precision", "recall", "specificity", "npv", "accuracy")
 
 
-def write_history(path, history):
-    """One row per epoch; columns are the union of the rows' keys, in first-seen order."""
+def write_history(path, history, synthetic=False):
+    """One row per epoch; columns are the union of the rows' keys, in first-seen order, and a last
+    column ``synthetic`` (1 when the run trained on phantoms, so the file says so on every row)."""
     columns = []
     for row in history:
         columns.extend(key for key in row if key not in columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns + ["synthetic"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(history)
+    writer.writerows({**row, "synthetic": int(synthetic)} for row in history)
     write_text(path, buffer.getvalue())
 
 
-def write_predictions(path, task_results, collection):
-    """Every scored image: task, file, true label, P(disease), prediction (for ROC curves and audits)."""
+def write_predictions(path, predictions, collection):
+    """Every scored test image of every saved model: weights ("last" or "best"), task, file, true
+    label, P(disease), prediction, synthetic (1 for phantoms). For ROC curves and audits.
+
+    predictions: dict weights -> task results (as from ``score_tasks``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "path", "label", "score", "predicted"])
-    for task, result in task_results.items():
-        for image, label, score, predicted in zip(
-            result["image"], result["y_true"], result["score"], result["predicted"]
-        ):
-            writer.writerow([task, collection.paths[image], int(label), repr(float(score)), int(predicted)])
+    writer.writerow(["weights", "task", "path", "label", "score", "predicted", "synthetic"])
+    synthetic = int(collection.synthetic)
+    for weights, task_results in predictions.items():
+        for task, result in task_results.items():
+            for image, label, score, predicted in zip(
+                result["image"], result["y_true"], result["score"], result["predicted"]
+            ):
+                row = [weights, task, collection.paths[image], int(label), repr(float(score)), int(predicted)]
+                writer.writerow(row + [synthetic])
+    write_text(path, buffer.getvalue())
+
+
+def write_skipped(path, skipped):
+    """The data folder's files that could not be used: path, reason."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "reason"])
+    writer.writerows(skipped)
     write_text(path, buffer.getvalue())
 
 
@@ -81,10 +107,21 @@ def render_report(config, metrics, history, files=()):
     split = metrics["split"]
     out += [
         f"- image size {config['image_size']} px ({config['crop']}), batch {config['batch_size']}, "
-        f"{config['epochs']} epochs, Adam lr {config['lr']}, seed {config['seed']}",
+        f"{plural(config['epochs'], 'epoch')} at most, Adam lr {config['lr']}, seed {config['seed']}, "
+        f"{config.get('step', 'fused')} training step",
         f"- heads: {config['head']}; other dataset's images: {config['other_labels']}",
         f"- split `{split['method']}`: {split['train']} train, {split['val']} validation, {split['test']} test images",
         f"- leak check: {describe_leaks(split['leaks'])}",
+    ]
+    data = metrics.get("data") or {}
+    if data.get("skipped"):
+        out.append(
+            f"- {plural(data['skipped'], 'file')} of the data folder could not be used (listed in "
+            f"`{data['skipped_list']}`)"
+        )
+    out += [
+        f"- the model this run stands for: the {SAVED_MODELS[metrics.get('weights', 'last')][1]} "
+        "(`evaluate` and `compare` score it)",
         "",
         "## Test metrics of the final (last-epoch) model",
         "",
@@ -108,6 +145,8 @@ def render_report(config, metrics, history, files=()):
             metrics_table(best["tasks"]),
             "",
         ]
+    if metrics.get("warnings"):
+        out += ["## Warnings", ""] + [f"- {warning}" for warning in metrics["warnings"]] + [""]
     if history:
         seconds = [row["seconds"] for row in history]
         out += [f"Training time: {sum(seconds):.1f} s in all, {sum(seconds) / len(seconds):.1f} s per epoch.", ""]

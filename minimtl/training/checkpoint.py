@@ -11,16 +11,23 @@ epoch, where in the epoch we stopped.
 
 import json
 import zipfile
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from minimtl.common.atomic import save_npz
+from minimtl.common.messages import one_line
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_params", "CheckpointError"]
 
+# what a truncated, bit-flipped or foreign file raises somewhere inside np.load and zipfile
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
 
 class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or does not fit the model."""
+    """A checkpoint that is missing, unreadable or does not fit the model (the message names the file)."""
 
 
 def save_checkpoint(path, params, optimizer_state, state):
@@ -32,13 +39,22 @@ def save_checkpoint(path, params, optimizer_state, state):
     save_npz(path, arrays)
 
 
-def _open(path):
+@contextmanager
+def _reading(path):
+    """np.load of ``path``; any failure to read it, now or while its members are read inside the
+    ``with`` block, becomes one CheckpointError naming the file."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
     try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({error}); it cannot be used") from None
+        stored = np.load(path, allow_pickle=False)
+        if not isinstance(stored, np.lib.npyio.NpzFile):  # a bare .npy array, not an archive
+            raise ValueError("a single array, not an archive of named arrays")
+        with stored:
+            yield stored
+    except _READ_ERRORS as error:
+        if isinstance(error, ValueError) and "pickled" in str(error):
+            raise CheckpointError(f"{path} is not a checkpoint (not a .npz archive of arrays)") from None
+        raise CheckpointError(f"{path} is damaged and cannot be read ({one_line(error)})") from None
 
 
 def _copy_into(target, source, name, path):
@@ -49,10 +65,10 @@ def _copy_into(target, source, name, path):
 
 def load_params(path, params):
     """Copy the weights stored in ``path`` into the model's ``params`` arrays, in place."""
-    with _open(path) as stored:
+    with _reading(path) as stored:
         for name, array in params.items():
             key = f"param/{name}"
-            if key not in stored:
+            if key not in stored.files:
                 raise CheckpointError(f"{path} has no weights for {name}; was it written by another architecture?")
             _copy_into(array, stored[key], name, path)
 
@@ -60,7 +76,7 @@ def load_params(path, params):
 def load_checkpoint(path, params, optimizer):
     """Restore weights and optimiser state in place; return the saved ``state`` dict."""
     load_params(path, params)
-    with _open(path) as stored:
+    with _reading(path) as stored:
         prefix = "optim/"
         optimizer.load_state_dict({key[len(prefix) :]: stored[key] for key in stored.files if key.startswith(prefix)})
         return json.loads(str(stored["state_json"]))

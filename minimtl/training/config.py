@@ -14,7 +14,8 @@ class RunConfig:
     of the other dataset counted as negatives, a random image-level split. Unlike the study, the
     seed is fixed (0) and 10% of the training side is held out for validation. ``step`` chooses
     how each training step is computed ("fused", the default, or "readable": the same numbers to
-    float32 rounding, see :mod:`minimtl.training.steps`).
+    float32 rounding, see :mod:`minimtl.training.steps`). ``patience`` > 0 stops a run whose
+    validation loss has not improved for that many epochs (0: never, as the study).
     """
 
     arch: str = "multitask64"
@@ -33,6 +34,7 @@ class RunConfig:
     val_fraction: float = 0.1
     seed: int = 0
     step: str = "fused"
+    patience: int = 0
 
     def to_dict(self):
         return asdict(self)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["Z95", "wilson_interval", "rate", "roc_auc", "roc_auc_interval", "binary_metrics"]
+__all__ = ["Z95", "wilson_interval", "rate", "roc_auc", "roc_auc_interval", "predicts_one_class", "binary_metrics"]
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
@@ -65,6 +65,19 @@ def roc_auc_interval(auc, n_pos, n_neg, z=Z95):
     return [max(0.0, auc - half_width), min(1.0, auc + half_width)]
 
 
+def predicts_one_class(confusion_matrix):
+    """True when a head gave every image the same class ([[TN, FP], [FN, TP]] with no predicted
+    positive, or no predicted negative): a collapsed ("dead") head. Its scores may still rank the
+    images, so its ROC-AUC can be above 0.5.
+
+    With Keras' defaults, Adam's first steps move every weight of the 100k-2M-input Dense layer by
+    about lr in the same direction; a unit's pre-activation can jump by tens and its ReLU die for
+    every image. When all of a head's units die, its output is constant and it predicts one class.
+    """
+    (tn, fp), (fn, tp) = confusion_matrix
+    return tp + fp == 0 or tn + fn == 0
+
+
 def binary_metrics(y_true, predicted, score):
     """All of a task's metrics at the model's decision rule, plus ROC-AUC from the scores.
 
@@ -76,7 +89,8 @@ def binary_metrics(y_true, predicted, score):
     Returns a JSON-ready dict: ``n``, ``positives``, ``negatives``, ``confusion_matrix``
     (rows true, columns predicted: [[TN, FP], [FN, TP]]), the rates ``precision``, ``recall``
     (sensitivity), ``specificity``, ``npv``, ``accuracy`` (each as :func:`rate`), ``f1`` and
-    ``roc_auc`` (``{"value", "ci95"}``).
+    ``roc_auc`` (``{"value", "ci95"}``), and ``one_class``: True when every image got the same
+    prediction (a collapsed head).
     """
     y_true = np.asarray(y_true).astype(np.int64)
     predicted = np.asarray(predicted).astype(np.int64)
@@ -101,4 +115,5 @@ def binary_metrics(y_true, predicted, score):
         "accuracy": rate(tp + tn, len(y_true)),
         "f1": f1,
         "roc_auc": {"value": auc, "ci95": None if auc is None else roc_auc_interval(auc, n_pos, n_neg)},
+        "one_class": predicts_one_class([[tn, fp], [fn, tp]]),
     }

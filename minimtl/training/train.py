@@ -95,6 +95,8 @@ class Trainer:
         self.history = []  # one dict per completed epoch
         self.best = None  # {"epoch", "val_loss"} of the best validation loss so far
         self.in_epoch = None  # where a Ctrl-C stopped inside an epoch
+        self.stopped = None  # {"epoch", "reason"} when --patience ended the run early
+        self.warnings = []  # what the user should know about this run (exploding loss, collapsed heads)
         self.split = None
 
     # ----- split ---------------------------------------------------------------------------
@@ -124,6 +126,8 @@ class Trainer:
             "history": self.history,
             "best": self.best,
             "in_epoch": self.in_epoch,
+            "stopped": self.stopped,
+            "warnings": self.warnings,
         }
 
     def save(self, rng_state):
@@ -136,6 +140,7 @@ class Trainer:
         state = load_checkpoint(self.folder.checkpoint, self.params, self.optimizer)
         self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
         self.in_epoch = state["in_epoch"]
+        self.stopped, self.warnings = state.get("stopped"), state.get("warnings", [])
         self.shuffle_rng.bit_generator.state = state["rng_state"]
         return state
 
@@ -147,9 +152,14 @@ class Trainer:
         targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
         total, per_head, dlogits = total_loss(logits, targets)
         if not np.isfinite(total):
+            if self.folder.checkpoint.exists():
+                kept = f"The checkpoint of epoch {self.epoch} stays in {self.folder} (for evaluate)."
+            else:
+                kept = "No checkpoint was written (it diverged in its first epoch)."
             raise TrainingDiverged(
-                f"the training loss became {total} at epoch {self.epoch + 1}; stopped before writing it. "
-                f"The last good checkpoint is in {self.folder}. Try a smaller --lr."
+                f"the training loss became {total} in epoch {self.epoch + 1}; nothing of that epoch was saved. "
+                f"{kept} Training is deterministic, so --resume would diverge again at the same step: start a "
+                f"new run with a smaller --lr (this one used {self.config.lr:g})."
             )
         self.train_step.backward_and_update(dlogits)
         return total, per_head
@@ -209,17 +219,21 @@ class Trainer:
         for task, result in score_tasks(self.spec, logits, self.collection, val).items():
             row[f"val_auc_{task}"] = result["metrics"]["roc_auc"]["value"]
             row[f"val_accuracy_{task}"] = result["metrics"]["accuracy"]["value"]
+            row[f"val_one_class_{task}"] = int(result["metrics"]["one_class"])
         return row
 
     def fit(self, on_epoch_end=None):
-        """Train until ``config.epochs`` epochs are done, checkpointing after each.
+        """Train until ``config.epochs`` epochs are done (or ``config.patience`` epochs pass without a
+        better validation loss), checkpointing after each.
 
         ``on_epoch_end(trainer, row)`` is called after each epoch's checkpoint (for the history
         file). Raises TrainingInterrupted after saving on Ctrl-C, TrainingDiverged on NaN loss.
         """
+        if self.config.patience and len(self.split.val) == 0 and self.epoch == 0 and self.in_epoch is None:
+            self.log(f"--patience {self.config.patience} is ignored: this run has no validation split")
         stop_flag = {"stop": False}
         with _sigint_as_flag(stop_flag):
-            while self.epoch < self.config.epochs:
+            while self.epoch < self.config.epochs and self.stopped is None:
                 row = self.run_epoch(stop_flag)
                 self.in_epoch = None
                 self.epoch += 1
@@ -231,10 +245,61 @@ class Trainer:
                 ):
                     self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
                     save_npz(self.folder.best, {f"param/{k}": v for k, v in self.params.items()})
+                self._check_patience()
+                new_warnings = self._check_epoch(row)
                 self.save(self.shuffle_rng.bit_generator.state)
                 self.log(_epoch_line(row, self.config.epochs))
+                for warning in new_warnings:
+                    self.log(f"warning: {warning}")
+                if self.stopped:
+                    self.log(f"stopped after epoch {self.epoch}: {self.stopped['reason']}")
                 if on_epoch_end is not None:
                     on_epoch_end(self, row)
+
+    def _check_patience(self):
+        """Early stopping: mark the run stopped when ``config.patience`` epochs have passed since the
+        best validation loss (runs with a validation split only)."""
+        patience = self.config.patience
+        if patience and self.best is not None and self.epoch - self.best["epoch"] >= patience:
+            self.stopped = {
+                "epoch": self.epoch,
+                "reason": f"no better validation loss for {patience} epochs (best: epoch {self.best['epoch']})",
+            }
+
+    def _check_epoch(self, row):
+        """Warnings about an epoch that ended badly but finitely; each kind is recorded once per run.
+
+        - the training loss far above what a network that knows nothing scores (ln K per K-class
+          head): training is exploding (a too large --lr);
+        - a head that gives every validation image the same class: a collapsed head.
+        """
+        found = []  # (what identifies the kind, the warning)
+        chance = sum(np.log(max(2, head[-1].params["W"].shape[1])) for head in self._heads())
+        if row["train_loss"] > 100 * chance:
+            found.append(
+                (
+                    "training is exploding",
+                    f"the training loss {row['train_loss']:.3g} is over 100 times that of a network that knows "
+                    f"nothing ({chance:.2f}): training is exploding; try a smaller --lr (now {self.config.lr:g})",
+                )
+            )
+        for key, value in row.items():
+            if key.startswith("val_one_class_") and value:
+                kind = f"the {key[len('val_one_class_') :]} head predicts one class"
+                found.append(
+                    (
+                        kind,
+                        f"{kind} for every validation image (a collapsed head: docs/study.md); its scores may still "
+                        "rank the images",
+                    )
+                )
+        new = [text for kind, text in found if not any(kind in warning for warning in self.warnings)]
+        self.warnings.extend(f"epoch {self.epoch}: {text}" for text in new)
+        return new
+
+    def _heads(self):
+        """Each head's list of layers (its last layer gives the number of classes)."""
+        return [[layer for _, layer in head.layers] for head in self.model.heads.values()]
 
 
 def _epoch_line(row, epochs):

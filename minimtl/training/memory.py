@@ -1,0 +1,97 @@
+"""How much memory a run needs, estimated before anything big is allocated, and how much there is.
+
+At 256 px a two-headed model holds 264 million weights (1 GB), Adam's moments twice that again,
+and the decoded images of both sets 0.4 GB; ``--image-size 1024`` would need 16 times the weights.
+``run`` prints the estimate on its first lines and refuses, naming both numbers, a run that cannot
+fit, instead of failing (or swapping) hours later.
+"""
+
+import os
+from pathlib import Path
+
+from minimtl.training.models import ARCHITECTURES, CONV_FILTERS, CONV_KERNEL, conv_output_size
+
+__all__ = ["estimate_run_memory", "available_memory", "format_memory", "NotEnoughMemory", "check_memory"]
+
+GiB = 2**30
+BASELINE = 600 * 2**20  # Python, NumPy, Numba, SciPy, scikit-learn and matplotlib loaded (measured: 0.5 GB)
+
+
+class NotEnoughMemory(Exception):
+    """The estimate exceeds the memory available; the message gives both."""
+
+
+def estimate_run_memory(config, n_images):
+    """Bytes needed by a run of ``config`` on a collection of ``n_images`` images, by part.
+
+    Returns a dict: "images" (the decoded uint8 images of the whole collection), "model" (weights,
+    Adam's m and v, the gradients the step writes), "batch" (the activations of one batch and the
+    evaluation pass), "loading" (the largest array np.load reads at once from a checkpoint),
+    "baseline" (the libraries), "total".
+    """
+    spec = ARCHITECTURES[config.arch]
+    S = config.image_size
+    features = CONV_FILTERS * conv_output_size(S) ** 2
+    outputs = 3 if spec.multiclass else (1 if config.head == "sigmoid" else 2)
+    big = sum(features * units for units in spec.head_units.values())  # the heads' first Dense weights
+    small = CONV_FILTERS * (CONV_KERNEL**2 + 1) + sum(
+        units * (1 + outputs) + outputs for units in spec.head_units.values()
+    )
+    # weights, m and v always; the readable step also writes a gradient as large as the weights
+    copies = 3 if config.step == "fused" else 4
+    activations = 4 * config.batch_size * features  # one batch's conv output, float32
+    parts = {
+        "images": n_images * S * S,
+        "model": 4 * (copies * big + 4 * small),
+        "batch": activations * (1 if config.step == "fused" else 3),
+        "loading": 4 * max(features * units for units in spec.head_units.values()),
+        "baseline": BASELINE,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def available_memory():
+    """Bytes this process can still allocate: the smaller of the machine's available memory and the
+    room left under a container's (cgroup v2) limit; None where neither can be read."""
+    candidates = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            candidates.append(int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    if not candidates and hasattr(os, "sysconf"):
+        try:
+            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError):
+            pass
+    return min(candidates) if candidates else None
+
+
+def format_memory(parts, available):
+    """One line: the estimate, its parts and what is available."""
+    detail = ", ".join(f"{name} {parts[name] / GiB:.1f}" for name in ("images", "model", "batch", "loading"))
+    there = "unknown" if available is None else f"{available / GiB:.1f} GiB"
+    return f"memory: about {parts['total'] / GiB:.1f} GiB needed (GiB: {detail}); available: {there}"
+
+
+def check_memory(config, n_images, available=None):
+    """The memory line for ``run``'s output; raises NotEnoughMemory when the run cannot fit."""
+    parts = estimate_run_memory(config, n_images)
+    available = available_memory() if available is None else available
+    line = format_memory(parts, available)
+    if available is not None and parts["total"] > available:
+        raise NotEnoughMemory(
+            f"this run needs about {parts['total'] / GiB:.1f} GiB of memory and {available / GiB:.1f} GiB is "
+            f"available ({line[len('memory: ') :]}); use a smaller --image-size (now {config.image_size}), or "
+            "--step fused if you chose readable, or a machine with more memory"
+        )
+    return line
