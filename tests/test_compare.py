@@ -8,7 +8,15 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.study.compare import mean_interval, paired_differences, summarise
+from minimtl.study.compare import (
+    delong_per_seed,
+    detectable_difference,
+    mean_interval,
+    paired_differences,
+    single_seed_detectable,
+    summarise,
+)
+from minimtl.study.delong import delong_test
 from minimtl.training.metrics import predicts_one_class
 
 
@@ -96,7 +104,7 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
     ]
     first = CliRunner().invoke(main, args, catch_exceptions=False)
     assert first.exit_code == 0, first.output
-    assert "expected about" in first.output
+    assert "at most about" in first.output and "memory: about" in first.output
     for name in ("table.md", "summary.json", "metrics.png", "roc.png"):
         assert (out / name).is_file()
     table = (out / "table.md").read_text()
@@ -106,12 +114,62 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
     assert len(tb["per_seed"]) == 2 and tb["vs_single_task"] is not None
     assert summary["reshuffled"]["single-task"]["tb"]["recall"]["n"] >= 1
 
+    assert "DeLong" in table and "Wilcoxon" in table and "without collapsed runs" in table
+    auc = summary["summary"]["multi-task 64"]["tb"]["roc_auc"]["vs_single_task"]
+    assert len(auc["delong"]) == 2 and all(r is None or 0 <= r["p"] <= 1 for r in auc["delong"])
+    assert summary["without_collapsed"]["multi-task 64"]["tb"]["seeds_used"] is not None
+
     second = CliRunner().invoke(main, args, catch_exceptions=False)
     assert second.exit_code == 0
-    assert second.output.count("reusing") == 6
+    assert "6 finished runs reused, 0 to train" in second.output
     assert json.loads((out / "summary.json").read_text()) == summary
 
 
 def test_compare_rejects_unknown_variants(tmp_path):
     result = CliRunner().invoke(main, ["compare", "--variants", "resnet", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "--variants" in result.output
+
+
+def test_paired_differences_give_wilcoxon_and_seed_counts():
+    paired = paired_differences([0.8, 0.7, 0.9, 0.6, None], [0.7, 0.7, 0.8, 0.7, 0.5])
+    assert paired["per_seed"] == pytest.approx([0.1, 0.0, 0.1, -0.1])
+    assert (paired["seeds_better"], paired["seeds_worse"], paired["seeds_equal"]) == (2, 1, 1)
+    # the three nonzero differences, ranks 2, 2, 2 (ties): scipy's exact/normal p, not below 0.05
+    assert paired["wilcoxon_p"] == pytest.approx(stats.wilcoxon([0.1, 0.1, -0.1]).pvalue)
+    assert paired_differences([0.5, 0.5], [0.5, 0.5])["wilcoxon_p"] is None  # nothing to rank
+
+
+def test_collapsed_runs_can_be_left_out():
+    per_run = {}
+    for seed, (single, multi) in enumerate([(0.70, 0.75), (0.80, 0.80), (0.60, 0.70)]):
+        confusion = ((0, 65), (0, 67)) if seed == 2 else ((5, 1), (2, 6))  # seed 2's single-task head collapsed
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single, confusion)}}
+        per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(multi), "pneumonia": fake_metrics(0.9)}}
+    kept = summarise(per_run, [0, 1, 2], exclude_collapsed=True)
+    assert kept["single-task"]["tb"]["seeds_used"] == [0, 1]
+    assert kept["multi-task 64"]["tb"]["seeds_used"] == [0, 1, 2]  # its own runs did not collapse
+    assert kept["multi-task 64"]["tb"]["recall"]["vs_single_task"]["per_seed"] == pytest.approx([0.05, 0.0])
+
+
+def test_delong_per_seed_pairs_the_same_images():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20, int), np.ones(20, int)]
+    paths = np.array([f"img{i}.png" for i in range(40)])
+    model = {"path": paths, "label": labels, "score": labels + rng.normal(0, 0.5, 40)}
+    order = rng.permutation(40)  # the baseline's predictions.csv lists the images in another order
+    baseline_score = labels + rng.normal(0, 1.0, 40)
+    baseline = {"path": paths[order], "label": labels[order], "score": baseline_score[order]}
+    result = delong_per_seed([model, None], [baseline, baseline])
+    assert result[1] is None
+    assert result[0] == delong_test(labels, model["score"], baseline_score)
+
+
+def test_detectable_difference_matches_the_t_test_it_describes():
+    """At that difference a paired t-test over n seeds rejects 80% of the time (simulated)."""
+    sd, n = 0.05, 8
+    effect = detectable_difference(sd, n)
+    rng = np.random.default_rng(1)
+    draws = rng.normal(effect, sd, size=(4000, n))
+    power = np.mean(stats.ttest_1samp(draws, 0.0, axis=1).pvalue < 0.05)
+    assert power == pytest.approx(0.8, abs=0.03)
+    assert single_seed_detectable(0.04) == pytest.approx((1.959964 + 0.841621) * 0.04, rel=1e-5)

@@ -1,17 +1,27 @@
 """``python cli.py compare``: every architecture, several seeds, intervals, and the study beside us."""
 
+import sys
 from pathlib import Path
 
 import click
 
-from minimtl.commands.options import click_progress, data_options, echo_err, load_run_data
+from minimtl.commands.options import (
+    USER_ERRORS,
+    click_progress,
+    data_options,
+    echo_err,
+    load_run_data,
+    memory_line,
+    training_options,
+    write_error_message,
+)
 from minimtl.common.atomic import write_text
-from minimtl.study.compare import PROTOCOLS, VARIANTS, summarise
+from minimtl.common.messages import plural
+from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config, summarise
 from minimtl.study.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
-from minimtl.study.compare_runs import estimate_seconds, run_all
+from minimtl.study.compare_runs import estimate_seconds, plan_commands, run_all
 from minimtl.training.config import RunConfig
-
-DEFAULTS = RunConfig()
+from minimtl.training.train import TrainingInterrupted
 
 
 @click.command("compare")
@@ -32,7 +42,7 @@ DEFAULTS = RunConfig()
 @click.option(
     "--reshuffled-test",
     is_flag=True,
-    help="also score every model on a freshly reshuffled 20%% (as the study's notebook did)",
+    help="also score every model on a freshly reshuffled 20% (as the study's notebook did)",
 )
 @click.option(
     "--variants",
@@ -40,9 +50,7 @@ DEFAULTS = RunConfig()
     show_default=True,
     help="comma-separated subset of the variants to run",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True)
+@training_options
 @data_options
 @click.option(
     "--out",
@@ -50,26 +58,29 @@ DEFAULTS = RunConfig()
     default=None,
     help="output folder [default: compare/PROTOCOL-SIZEpx-EPOCHSep]",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="train this many runs at once, in worker processes sharing the cores (the same results as 1)",
+)
+@click.option(
+    "--plan",
+    is_flag=True,
+    help="print one `python cli.py run ...` line per unfinished run (for GNU parallel, xargs -P or a Slurm array "
+    "on machines sharing --out) and stop; run compare again afterwards to aggregate",
+)
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
-    seeds,
-    protocol,
-    reshuffled_test,
-    variants,
-    epochs,
-    batch_size,
-    lr,
-    data_dir,
-    image_size,
-    crop,
-    strict,
-    out,
-    progress,
-):
-    """Run every architecture over several seeds and compare them with intervals.
+    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, data_dir, image_size,
+    crop, strict, out, jobs, plan, progress,
+):  # fmt: skip
+    """Run every architecture over several seeds and compare them with intervals and paired tests.
 
     Finished runs are reused, so the command can be stopped (Ctrl-C) and started again. Writes
-    table.md (the study's numbers beside ours), summary.json, metrics.png and roc.png.
+    table.md (the study's numbers beside ours, paired tests against single-task), summary.json,
+    metrics.png and roc.png.
     """
     by_name = {v.name: v for v in VARIANTS}
     chosen = [name.strip() for name in variants.split(",") if name.strip()]
@@ -80,47 +91,60 @@ def compare_command(
         )
     chosen_variants = [by_name[name] for name in chosen]
     out = out or Path("compare") / f"{protocol}-{image_size}px-{epochs}ep"
-    base = RunConfig(image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr)
-    collection = load_run_data(data_dir, image_size, crop, strict, progress=True)
+    base = RunConfig(
+        image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step
+    )
     seed_list = list(range(seeds))
-    log = echo_err
-    estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
-    log(
-        f"{len(chosen_variants) * seeds} runs ({', '.join(chosen)} x seeds {seed_list}), {protocol} protocol, "
-        f"{image_size} px, {epochs} epochs: expected about {estimate / 60:.0f} min on this machine "
-        f"(finished runs in {out} are reused)"
-    )
-    per_run = run_all(
-        base,
-        collection,
-        out,
-        protocol,
-        seed_list,
-        reshuffled=reshuffled_test,
-        variants=chosen_variants,
-        log=log,
-        progress=click_progress if progress else None,
-    )
-    summary = summarise(per_run, seed_list)
+    try:
+        if plan:
+            for line in plan_commands(base, out, protocol, seed_list, chosen_variants, data_dir):
+                click.echo(line)
+            return
+        echo_err(memory_line([run_config(base, v, protocol, 0) for v in chosen_variants], data_dir, jobs=jobs))
+        collection = load_run_data(data_dir, image_size, crop, strict, progress=True)
+        estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
+        echo_err(
+            f"{len(chosen_variants) * seeds} runs ({', '.join(chosen)} x seeds {seed_list}), {protocol} protocol, "
+            f"{image_size} px, at most {plural(epochs, 'epoch')}: at most about {estimate / 60 / jobs:.0f} min on "
+            f"this machine (finished runs in {out} are reused)"
+        )
+        per_run = run_all(
+            base, collection, out, protocol, seed_list, reshuffled=reshuffled_test, variants=chosen_variants,
+            log=echo_err, progress=click_progress if progress else None, jobs=jobs,
+        )  # fmt: skip
+    except TrainingInterrupted as stop:
+        echo_err(f"\n{stop}. Saved. Run the same compare command again to continue.")
+        sys.exit(130)
+    except ValueError as error:  # a finished run made with other options
+        raise click.ClickException(str(error)) from None
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(write_error_message(error, out)) from None
     settings = {
         "protocol": protocol,
         "image_size": image_size,
         "epochs": epochs,
+        "patience": patience,
         "batch_size": batch_size,
         "lr": lr,
+        "step": step,
         "seeds": seed_list,
         "variants": chosen,
         "synthetic": bool(collection.synthetic),
         "model_choice": "best validation epoch" if protocol == "honest" else "last epoch",
+        "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
         **PROTOCOLS[protocol],
     }
+    summary = summarise(per_run, seed_list)
+    without_collapsed = summarise(per_run, seed_list, exclude_collapsed=True)
     reshuffled_summary, overlap = None, None
     if reshuffled_test:
         reshuffled_summary = summarise(per_run, seed_list, key="reshuffled")
         overlaps = [entry["train_overlap"] for entry in per_run.values()]
         overlap = sum(overlaps) / len(overlaps)
-    write_summary(out / "summary.json", summary, settings, reshuffled_summary)
-    write_text(out / "table.md", render_table(summary, settings, reshuffled_summary, overlap))
+    write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed)
+    write_text(out / "table.md", render_table(summary, settings, reshuffled_summary, overlap, without_collapsed))
     plot_metric_dots(summary, out / "metrics.png", collection.synthetic)
-    plot_roc_curves(out, seed_list, out / "roc.png", collection.synthetic)
+    plot_roc_curves(per_run, seed_list, out / "roc.png", settings["model_choice"], collection.synthetic)
     click.echo(f"wrote {out}/table.md, summary.json, metrics.png, roc.png")

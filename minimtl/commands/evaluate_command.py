@@ -5,10 +5,12 @@ from pathlib import Path
 
 import click
 
-from minimtl.commands.options import load_run_data
+from minimtl.commands.options import USER_ERRORS, load_run_data
 from minimtl.common.atomic import write_json
+from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.study.report import metrics_table
-from minimtl.study.run import evaluate_saved_run, read_config
+from minimtl.study.run import WEIGHTS, evaluate_saved_run, read_config, standing_weights
+from minimtl.training.checkpoint import CheckpointError
 
 
 @click.command("evaluate")
@@ -20,40 +22,51 @@ from minimtl.study.run import evaluate_saved_run, read_config
     help="images to score [default: the run's own data folder]",
 )
 @click.option(
+    "--weights",
+    type=click.Choice(WEIGHTS),
+    default=None,
+    help="best: the best validation epoch (best.npz); last: the final epoch (checkpoint.npz) "
+    "[default: the model the run stands for: best when it had a validation split, else last]",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="also write the metrics to this JSON file",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
-@click.option("--strict", is_flag=True, help="stop at the first unreadable image instead of skipping it")
-def evaluate_command(run_dir, data_dir, out, as_json, strict):
-    """Score the final model of RUN_DIR with the run's metrics.
+@click.option(
+    "--strict", is_flag=True, help="make unreadable images an error (every one is listed) instead of skipping them"
+)
+def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
+    """Score a saved model of RUN_DIR with the run's metrics.
 
     On the run's own data folder only its test images are scored, reproducing its metrics.json
     exactly; on another folder (an external site, say) every image of each task's dataset is scored.
     """
     try:
         config, stored = read_config(run_dir)
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        raise click.ClickException(f"cannot read the run in {run_dir}: {error}") from None
-    folder = data_dir or stored["data"]["data_dir"] or None
-    collection = load_run_data(
-        folder,
-        config.image_size,
-        config.crop,
-        strict,
-        progress=False,
-        synthetic=stored["data"]["synthetic"] and data_dir is None,
-    )
-    metrics = evaluate_saved_run(run_dir, collection)
+        weights = weights or standing_weights(run_dir)
+        collection = load_run_data(
+            data_dir or stored["data"]["data_dir"] or None,
+            config.image_size,
+            config.crop,
+            strict,
+            progress=False,
+            synthetic=stored["data"]["synthetic"] and data_dir is None,
+        )
+        metrics = evaluate_saved_run(run_dir, collection, weights=weights)
+    except CheckpointError as error:
+        raise click.ClickException(f"{error}; this model cannot be scored (resume or train the run again)") from None
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from None
     if out is not None:
         write_json(out, metrics)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
     click.echo(
-        f"{config.arch} from {run_dir}, scored on {metrics['scope']}"
-        + (" (SYNTHETIC phantoms)" if metrics["synthetic"] else "")
+        f"{config.arch} from {run_dir}, the model of the {SAVED_MODELS[weights][1]} ({weights}), scored on "
+        f"{metrics['scope']}" + (" (SYNTHETIC phantoms)" if metrics["synthetic"] else "")
     )
     click.echo(metrics_table(metrics["tasks"]))

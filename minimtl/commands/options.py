@@ -1,14 +1,56 @@
 """Options shared by the commands that read images, the one way they load them, and the terminal's
 progress bars and messages (the library below the commands takes them as callbacks)."""
 
+import errno
+import math
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
-from minimtl.data import DataError, load_or_phantoms, make_phantoms, resolve_data_dir
+from minimtl.common.lock import FolderBusy
+from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
+from minimtl.study.run import RunError
+from minimtl.training.checkpoint import CheckpointError
+from minimtl.training.config import RunConfig
+from minimtl.training.memory import NotEnoughMemory, check_memory
+from minimtl.training.steps import STEPS
+from minimtl.training.train import TrainingDiverged
 
-__all__ = ["data_options", "load_run_data", "click_progress", "echo_err", "PHANTOMS_PER_CLASS", "PHANTOM_SEED"]
+__all__ = [
+    "FiniteFloat",
+    "data_options",
+    "training_options",
+    "load_run_data",
+    "click_progress",
+    "echo_err",
+    "check_writable",
+    "memory_line",
+    "USER_ERRORS",
+    "write_error_message",
+    "PHANTOMS_PER_CLASS",
+    "PHANTOM_SEED",
+]
+
+DEFAULTS = RunConfig()
+
+# what the library raises for a problem the user can act on: shown as one line, never a traceback
+USER_ERRORS = (RunError, CheckpointError, FolderBusy, TrainingDiverged, NotEnoughMemory, DataError)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option in a range that also refuses nan and inf (click's FloatRange lets nan through,
+    since every comparison with nan is false)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
 
 # Without real images the commands train on built-in phantoms: a fixed synthetic data set
 # (its own fixed seed, like a downloaded set), large enough to learn from, small enough to be quick.
@@ -47,11 +89,51 @@ DATA_OPTIONS = [
 ]
 
 
-def data_options(command):
-    """Add --data-dir, --image-size, --crop and --strict to a click command."""
-    for option in reversed(DATA_OPTIONS):
+TRAINING_OPTIONS = [
+    click.option(
+        "--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True, help="epochs at most"
+    ),
+    click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True),
+    click.option(
+        "--lr",
+        type=FiniteFloat(min=0, min_open=True),
+        default=DEFAULTS.lr,
+        show_default=True,
+        help="Adam's learning rate",
+    ),
+    click.option(
+        "--patience",
+        type=click.IntRange(min=0),
+        default=DEFAULTS.patience,
+        show_default=True,
+        help="stop when the validation loss has not improved for this many epochs (0: never); "
+        "ignored, with a message, without a validation split",
+    ),
+    click.option(
+        "--step",
+        type=click.Choice(list(STEPS)),
+        default=DEFAULTS.step,
+        show_default=True,
+        help="fused: each big weight read and written once per step (fast); readable: layer by layer, "
+        "as the tutorial derives it (same numbers to float32 rounding)",
+    ),
+]
+
+
+def _add(options, command):
+    for option in reversed(options):
         command = option(command)
     return command
+
+
+def data_options(command):
+    """Add --data-dir, --image-size, --crop and --strict to a click command."""
+    return _add(DATA_OPTIONS, command)
+
+
+def training_options(command):
+    """Add --epochs, --batch-size, --lr, --patience and --step to a click command."""
+    return _add(TRAINING_OPTIONS, command)
 
 
 def echo_err(text):
@@ -74,7 +156,7 @@ def load_run_data(data_dir, image_size, crop, strict, progress, synthetic=False)
     """The real images under the data folder or, when there are none, the synthetic phantoms
     (announced in one line on stderr). ``progress``: True draws a bar while decoding.
     ``synthetic=True`` asks for the phantoms directly (to resume or evaluate a run that was trained
-    on them)."""
+    on them). Ctrl-C while the images load ends the command, saying that nothing was written."""
     if synthetic:
         return make_phantoms(n_per_class=PHANTOMS_PER_CLASS, image_size=image_size, seed=PHANTOM_SEED)
     try:
@@ -90,3 +172,49 @@ def load_run_data(data_dir, image_size, crop, strict, progress, synthetic=False)
         )
     except DataError as error:
         raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        echo_err("\nInterrupted while loading the images: nothing was written.")
+        sys.exit(130)
+
+
+def image_count(data_dir, synthetic=False):
+    """How many images loading will decode (the phantoms' number when there are no real images)."""
+    phantoms = 4 * PHANTOMS_PER_CLASS  # (2 datasets x 2 labels) x PHANTOMS_PER_CLASS
+    return phantoms if synthetic else count_image_files(resolve_data_dir(data_dir)) or phantoms
+
+
+def memory_line(configs, data_dir, synthetic=False, jobs=1):
+    """Check that a run of ``configs`` (one RunConfig, or a comparison's) fits in memory before anything
+    big is allocated; return the line that says how much it needs (NotEnoughMemory, naming both
+    numbers, when it cannot fit)."""
+    return check_memory(configs, image_count(data_dir, synthetic), jobs=jobs)
+
+
+def check_writable(folder, option="--out"):
+    """Before any image is loaded: can files be created in ``folder`` (or, where it does not exist
+    yet, in the nearest folder above it, where it will be created)? A usage error naming the option."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise click.BadParameter(f"{probe} is a file, so {folder} cannot be created", param_hint=option)
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot write in {probe} ({error.strerror}); choose a folder you can write to", param_hint=option
+        ) from None
+
+
+def write_error_message(error, run_dir):
+    """One or two lines for an OSError while a run writes its files (a full disk, say)."""
+    where = error.filename or run_dir
+    if error.errno == errno.ENOSPC:
+        what = f"no space left on the device while writing {where}"
+    else:
+        what = f"could not write {where} ({error.strerror or error})"
+    return (
+        f"{what}. Files already saved are intact (every file is written whole or not at all): fix that, then "
+        f"continue with: python cli.py run --resume {run_dir}"
+    )

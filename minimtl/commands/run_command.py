@@ -1,4 +1,8 @@
-"""``python cli.py run``: train one architecture and write its run folder."""
+"""``python cli.py run``: train one architecture and write its run folder.
+
+Every way a run can end leaves either finished outputs or a folder that ``--resume`` accepts; every
+problem the user can act on is one or two lines naming the file or option, never a traceback.
+"""
 
 import sys
 import time
@@ -6,14 +10,26 @@ from pathlib import Path
 
 import click
 
-from minimtl.commands.options import click_progress, data_options, echo_err, load_run_data
+from minimtl.commands.options import (
+    USER_ERRORS,
+    FiniteFloat,
+    check_writable,
+    click_progress,
+    data_options,
+    echo_err,
+    load_run_data,
+    memory_line,
+    training_options,
+    write_error_message,
+)
+from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data import SPLIT_METHODS
-from minimtl.study.run import read_config, train_and_report
+from minimtl.study.run import chosen_tasks, read_config, train_and_report
+from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
-from minimtl.training.steps import STEPS
 from minimtl.training.tasks import OTHER_LABEL_POLICIES
-from minimtl.training.train import TrainingDiverged, TrainingInterrupted
+from minimtl.training.train import TrainingInterrupted
 
 DEFAULTS = RunConfig()
 
@@ -24,7 +40,8 @@ The defaults are the study's: {DEFAULTS.image_size} px, batch {DEFAULTS.batch_si
 Adam lr {DEFAULTS.lr}, random image-level split. On a 2-core machine 30 epochs at 256 px take
 about 1.1 h (single-pneumonia), 0.1 h (single-tb), 1.3 h (multiclass), 2.4 h (multitask64) and
 1.8 h (multitask32), extrapolated from measured steps in docs/performance.md; a multitask64 model
-with Adam's state needs about 4 GB of memory. --image-size 64 --epochs 5 takes a few minutes.
+with Adam's state needs about 4 GB of memory (the run says its estimate first, and refuses a run
+that cannot fit). --image-size 64 --epochs 5 takes a few minutes.
 Without real data the run uses synthetic phantoms and says so.
 """
 
@@ -45,9 +62,7 @@ Without real data the run uses synthetic phantoms and says so.
     show_default=True,
     help="multi-task: the other dataset's images count as negatives, or are masked out",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True)
+@training_options
 @click.option(
     "--split",
     "split_method",
@@ -59,20 +74,12 @@ Without real data the run uses synthetic phantoms and says so.
 )
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 0.9),
+    type=FiniteFloat(0, 0.9),
     default=DEFAULTS.val_fraction,
     show_default=True,
     help="part of the training side held out for validation (0: none, as the study)",
 )
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
-@click.option(
-    "--step",
-    type=click.Choice(list(STEPS)),
-    default=DEFAULTS.step,
-    show_default=True,
-    help="fused: each big weight read and written once per step (fast); readable: layer by layer, "
-    "as the tutorial derives it (same numbers to float32 rounding)",
-)
 @data_options
 @click.option(
     "--out",
@@ -87,67 +94,38 @@ Without real data the run uses synthetic phantoms and says so.
     "resume_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="continue an interrupted run from its folder (its own options are used)",
+    help="continue a run from its folder with its own options (one stopped before its first checkpoint "
+    "starts again from the beginning)",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
-    arch,
-    head,
-    other_labels,
-    epochs,
-    batch_size,
-    lr,
-    split_method,
-    val_fraction,
-    seed,
-    step,
-    data_dir,
-    image_size,
-    crop,
-    strict,
-    out,
-    name,
-    resume_dir,
-    progress,
-):
-    if resume_dir is not None:
-        config, stored = read_config(resume_dir)
-        run_dir = resume_dir
-        collection = load_run_data(
-            data_dir or stored["data"]["data_dir"] or None,
-            config.image_size,
-            config.crop,
-            strict,
-            progress,
-            synthetic=stored["data"]["synthetic"],
-        )
-    else:
-        config = RunConfig(
-            arch=arch,
-            head=head,
-            other_labels=other_labels,
-            image_size=image_size,
-            crop=crop,
-            batch_size=batch_size,
-            epochs=epochs,
-            lr=lr,
-            split=split_method,
-            val_fraction=val_fraction,
-            seed=seed,
-            step=step,
-        )
-        try:
-            check_arch_and_head(config.arch, config.head)
-        except ValueError as error:
-            raise click.UsageError(str(error)) from None
-        name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = out / name
-        if (run_dir / "config.json").exists():
-            raise click.UsageError(
-                f"{run_dir} already holds a run; pick another --name, or continue it with --resume {run_dir}"
-            )
-        collection = load_run_data(data_dir, image_size, crop, strict, progress)
+    arch, head, other_labels, epochs, batch_size, lr, patience, step, split_method, val_fraction, seed,
+    data_dir, image_size, crop, strict, out, name, resume_dir, progress,
+):  # fmt: skip
     try:
+        if resume_dir is not None:
+            config, stored = read_config(resume_dir)
+            run_dir, synthetic = resume_dir, stored["data"]["synthetic"] and data_dir is None
+            data_dir = data_dir or stored["data"]["data_dir"] or None
+        else:
+            config = RunConfig(
+                arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
+                batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
+                seed=seed, step=step, patience=patience,
+            )  # fmt: skip
+            try:
+                check_arch_and_head(config.arch, config.head)
+            except ValueError as error:
+                raise click.UsageError(str(error)) from None
+            name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+            run_dir, synthetic = out / name, False
+            if (run_dir / "config.json").exists():
+                raise click.UsageError(
+                    f"{run_dir} already holds a run; pick another --name, or continue it with --resume {run_dir}"
+                )
+            check_writable(run_dir)
+        echo_err(memory_line(config, data_dir, synthetic))
+        collection = load_run_data(data_dir, config.image_size, config.crop, strict, progress, synthetic=synthetic)
         metrics = train_and_report(
             config,
             collection,
@@ -157,12 +135,20 @@ def run_command(
             log=echo_err,
         )
     except TrainingInterrupted as stop:
-        click.echo(f"\n{stop}. Saved. Continue with:\n  python cli.py run --resume {run_dir}", err=True)
+        echo_err(f"\n{stop}. Saved. Continue with:\n  python cli.py run --resume {run_dir}")
         sys.exit(130)
-    except TrainingDiverged as error:
+    except CheckpointError as error:
+        raise click.ClickException(
+            f"{error}. To train this run again from the start (same seed, same result), delete that file and "
+            f"run: python cli.py run --resume {run_dir}"
+        ) from None
+    except USER_ERRORS as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:  # a full disk, a folder made read-only meanwhile, ...
+        raise click.ClickException(write_error_message(error, run_dir)) from None
     click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
-    for task, m in metrics["tasks"].items():
+    click.echo(f"the model of the {SAVED_MODELS[metrics['weights']][1]} on the test images:")
+    for task, m in chosen_tasks(metrics).items():
         auc = m["roc_auc"]["value"]
         click.echo(
             f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "

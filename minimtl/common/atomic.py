@@ -40,8 +40,11 @@ def atomic_open(path, mode="w"):
     Inputs: path (str or Path; missing parent folders are created), mode ("w" text or "wb" binary).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         text = {} if "b" in mode else {"encoding": "utf-8", "errors": "surrogateescape"}
@@ -50,11 +53,21 @@ def atomic_open(path, mode="w"):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         # Leave nothing half-written behind, whatever stopped us (KeyboardInterrupt included).
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+        if isinstance(error, OSError):  # a full disk, say: name the file we were writing
+            raise _naming(error, path) from None
         raise
+
+
+def _naming(error, path):
+    """The same OSError (same subclass, errno and message) with ``path`` as its file name, when the
+    error came from a file object that knows no name."""
+    if error.filename is not None or error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror, str(path))  # OSError(errno, ...) picks the subclass
 
 
 def write_text(path, text):

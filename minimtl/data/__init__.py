@@ -8,7 +8,7 @@ from minimtl.data.batches import to_input
 from minimtl.data.collection import Collection
 from minimtl.data.errors import DataError, NoDataFound
 from minimtl.data.leaks import duplicate_groups, leak_report, linked_groups
-from minimtl.data.load import load_collection, load_or_phantoms, resolve_data_dir
+from minimtl.data.load import count_image_files, load_collection, load_or_phantoms, resolve_data_dir
 from minimtl.data.phantoms import make_phantoms
 from minimtl.data.splits import SPLIT_METHODS, Split, make_split
 from minimtl.data.summary import format_summary, summarize
@@ -19,6 +19,7 @@ __all__ = [
     "NoDataFound",
     "load_collection",
     "load_or_phantoms",
+    "count_image_files",
     "resolve_data_dir",
     "make_phantoms",
     "Split",

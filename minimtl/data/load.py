@@ -22,7 +22,7 @@ from minimtl.data.errors import DataError, NoDataFound
 from minimtl.data.layouts import scan_data_dir
 from minimtl.data.phantoms import make_phantoms
 
-__all__ = ["load_collection", "load_or_phantoms", "resolve_data_dir", "decode_records", "DATA_ENV", "HOW_TO_GET_DATA"]
+__all__ = ["load_collection", "load_or_phantoms", "count_image_files", "resolve_data_dir", "decode_records", "DATA_ENV", "HOW_TO_GET_DATA"]
 
 DATA_ENV = "MINIMTL_DATA"
 HOW_TO_GET_DATA = (
@@ -96,12 +96,10 @@ def load_collection(
         scan = scan_data_dir(data_dir, layout)
     except NoDataFound:
         raise NoDataFound(_no_data_message(data_dir, "no .png/.jpg/.jpeg file in it")) from None
-    if strict and scan.skipped:
-        raise DataError(_bad_files_message(scan.skipped, data_dir))
-
     decoded = _decoded_images(data_dir, scan.records, image_size, crop, cache, cache_dir, progress, workers, echo)
-    if strict and decoded.failures:
-        raise DataError(_bad_files_message(decoded.failures, data_dir))
+    if strict and (scan.skipped or decoded.failures):  # every problem in one pass: the folder's and the files'
+        problems = list(scan.skipped) + list(decoded.failures)
+        raise DataError(_bad_files_message(problems, data_dir, shown=len(problems), separator="\n  "))
     ok = set(decoded.paths)
     records = [r for r in scan.records if r.path in ok]
     if [r.path for r in records] != list(decoded.paths):
@@ -125,6 +123,18 @@ def load_collection(
         label_names=dict(scan.label_names),
         crop=crop,
     )
+
+
+def count_image_files(data_dir=None, layout="auto"):
+    """How many image files ``load_collection`` would decode below ``data_dir`` (0 when the folder
+    holds none): a scan of names and sizes, no decoding, for estimating memory first."""
+    data_dir = resolve_data_dir(data_dir)
+    if not data_dir.is_dir():
+        return 0
+    try:
+        return len(scan_data_dir(data_dir, layout).records)
+    except (NoDataFound, DataError):
+        return 0
 
 
 def load_or_phantoms(data_dir=None, image_size=256, phantoms_per_class=100, seed=0, echo=echo_stderr, **options):
@@ -227,8 +237,8 @@ def _no_data_message(data_dir, detail):
     )
 
 
-def _bad_files_message(problems, data_dir, prefix=None, shown=10):
+def _bad_files_message(problems, data_dir, prefix=None, shown=10, separator="; "):
     lines = [f"{path}: {reason}" for path, reason in sorted(problems)]
-    more = f"; ... and {len(lines) - shown} more" if len(lines) > shown else ""
+    more = f"{separator}... and {len(lines) - shown} more" if len(lines) > shown else ""
     head = prefix or f"{len(lines)} bad file(s) or folder(s) in {data_dir} (--strict turns these into errors)"
-    return f"{head}: " + "; ".join(lines[:shown]) + more
+    return f"{head}:{' ' if separator == '; ' else separator}" + separator.join(lines[:shown]) + more

@@ -16,8 +16,9 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
+from minimtl.study.delong import delong_test
 from minimtl.training.metrics import predicts_one_class
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
     "summarise",
     "mean_interval",
     "paired_differences",
+    "delong_per_seed",
+    "detectable_difference",
+    "single_seed_detectable",
     "METRICS",
 ]
 
@@ -110,22 +114,82 @@ def mean_interval(values, confidence=0.95, bounds=None):
 
 
 def paired_differences(model_values, baseline_values):
-    """Per-seed differences model - baseline (seeds where both are defined) and their interval."""
-    diffs = [m - b for m, b in zip(model_values, baseline_values) if m is not None and b is not None]
-    return {"per_seed": diffs, **mean_interval(diffs, bounds=(-1.0, 1.0))}
+    """Per-seed differences model - baseline (seeds where both are defined), their mean with a
+    Student-t interval, Wilcoxon's signed-rank p-value, and how many seeds favour each side.
+
+    Wilcoxon makes no normality assumption (with few seeds and collapsed runs the differences are far
+    from normal); it is None with fewer than two nonzero differences.
+    """
+    # rounded: rates are ratios of counts, and 0.9 - 0.8 must tie with 0.8 - 0.7 (float rounding aside)
+    diffs = [round(m - b, 12) for m, b in zip(model_values, baseline_values) if m is not None and b is not None]
+    nonzero = [d for d in diffs if d != 0]
+    wilcoxon_p = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else None
+    return {
+        "per_seed": diffs,
+        **mean_interval(diffs, bounds=(-1.0, 1.0)),
+        "wilcoxon_p": wilcoxon_p,
+        "seeds_better": sum(d > 0 for d in diffs),
+        "seeds_worse": sum(d < 0 for d in diffs),
+        "seeds_equal": sum(d == 0 for d in diffs),
+    }
 
 
-def summarise(per_run, seeds, key="tasks"):
+def delong_per_seed(model_scores, baseline_scores):
+    """DeLong's test of the model's ROC-AUC against the baseline's on the same test images, seed by
+    seed. Inputs: lists (one per seed) of {"path", "label", "score"} dicts of arrays, or None.
+    Returns a list (one per seed) of DeLong results (see minimtl.study.delong) or None."""
+    results = []
+    for model, baseline in zip(model_scores, baseline_scores):
+        if model is None or baseline is None:
+            results.append(None)
+            continue
+        order = {path: i for i, path in enumerate(baseline["path"])}
+        if sorted(order) != sorted(model["path"]) or len(set(model["label"])) < 2:
+            results.append(None)  # not the same images (should not happen with the same seed), or one class
+            continue
+        aligned = np.array([order[path] for path in model["path"]])
+        results.append(delong_test(model["label"], model["score"], np.asarray(baseline["score"])[aligned]))
+    return results
+
+
+def detectable_difference(sd, n, power=0.8, alpha=0.05):
+    """The smallest true mean difference a two-sided paired t-test over ``n`` seeds detects with
+    ``power``, when the per-seed differences have standard deviation ``sd`` (noncentral t)."""
+    if sd is None or n < 2 or not sd > 0:
+        return None
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
+
+    def shortfall(effect):
+        shift = effect / (sd / math.sqrt(n))
+        # P(T > c) + P(T < -c) for T ~ noncentral t; the second written as P(T' > c) with the shift
+        # negated (the noncentral t's symmetry), which stays finite where the direct cdf underflows
+        achieved = stats.nct.sf(critical, n - 1, shift) + stats.nct.sf(critical, n - 1, -shift)
+        return achieved - power
+
+    # power is about 0.05 at effect 0 and about 1 at 20 standard errors: the root lies between
+    return float(optimize.brentq(shortfall, 1e-12, 20 * sd / math.sqrt(n)))
+
+
+def single_seed_detectable(se, power=0.8, alpha=0.05):
+    """The smallest AUC difference one seed's DeLong test detects with ``power``: (z_{1-a/2} + z_power) se."""
+    return None if se is None else float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+
+def summarise(per_run, seeds, key="tasks", exclude_collapsed=False):
     """Aggregate per-run metrics into table rows.
 
     Inputs:
-    - per_run: dict (variant name, seed) -> metrics dict of that run's chosen model:
-      ``{"tasks": {task: binary_metrics}, "reshuffled": {task: binary_metrics} (optional)}``
+    - per_run: dict (variant name, seed) -> that run's chosen model:
+      ``{"tasks": {task: binary_metrics}, "scores": {task: {"path", "label", "score"}} (optional),
+      "reshuffled": {task: binary_metrics} (optional)}``
     - seeds: the list of seeds
     - key: "tasks" (the proper test set) or "reshuffled" (the study notebook's way)
+    - exclude_collapsed: leave out every run whose head gave all its test images one class (and, in
+      the paired comparisons, every seed where either run did)
 
-    Returns {row: {task: {metric: {"per_seed", "mean", "sd", "ci95", "n",
-    "vs_single_task": paired differences or None}}}}.
+    Returns {row: {task: {"constant_predictions", "seeds_used", metric: {"per_seed", "mean", "sd",
+    "ci95", "n", "vs_single_task": paired differences (with "delong" per seed and "detectable" for
+    ROC-AUC) or None}}}}.
     """
     summary = {}
     for row, by_task in ROWS.items():
@@ -134,16 +198,45 @@ def summarise(per_run, seeds, key="tasks"):
             runs = [per_run.get((variant_name, seed)) for seed in seeds]
             if any(r is None or key not in r for r in runs):
                 continue
+            collapsed = [predicts_one_class(r[key][task]["confusion_matrix"]) for r in runs]
+            kept = [not c or not exclude_collapsed for c in collapsed]
+            baseline = [per_run.get((ROWS[BASELINE_ROW][task], seed)) for seed in seeds]
+            has_baseline = row != BASELINE_ROW and all(b is not None and key in b for b in baseline)
+            if has_baseline:
+                base_kept = [
+                    not exclude_collapsed or not predicts_one_class(b[key][task]["confusion_matrix"]) for b in baseline
+                ]
+                paired = [k and bk for k, bk in zip(kept, base_kept)]
             summary[row][task] = {
-                "constant_predictions": sum(predicts_one_class(r[key][task]["confusion_matrix"]) for r in runs)
+                "constant_predictions": sum(collapsed),
+                "seeds_used": [seed for seed, k in zip(seeds, kept) if k],
             }
             for metric in METRICS:
-                values = [metric_value(r[key][task], metric) for r in runs]
+                values = [metric_value(r[key][task], metric) if k else None for r, k in zip(runs, kept)]
                 entry = {"per_seed": values, **mean_interval(values, bounds=(0.0, 1.0)), "vs_single_task": None}
-                if row != BASELINE_ROW:
-                    baseline = [per_run.get((ROWS[BASELINE_ROW][task], seed)) for seed in seeds]
-                    if all(b is not None and key in b for b in baseline):
-                        base_values = [metric_value(b[key][task], metric) for b in baseline]
-                        entry["vs_single_task"] = paired_differences(values, base_values)
+                if has_baseline:
+                    model_paired = [v if p else None for v, p in zip(values, paired)]
+                    base_values = [metric_value(b[key][task], metric) if p else None for b, p in zip(baseline, paired)]
+                    entry["vs_single_task"] = paired_differences(model_paired, base_values)
+                    if metric == "roc_auc" and key == "tasks":
+                        _add_delong(entry["vs_single_task"], runs, baseline, paired, task)
                 summary[row][task][metric] = entry
     return summary
+
+
+def _add_delong(comparison, runs, baseline, paired, task):
+    """Per-seed DeLong tests and what the design could detect, into a ROC-AUC comparison."""
+
+    def scores(entries):
+        return [e.get("scores", {}).get(task) if p else None for e, p in zip(entries, paired)]
+
+    per_seed = delong_per_seed(scores(runs), scores(baseline))
+    comparison["delong"] = per_seed
+    ses = [r["se"] for r in per_seed if r is not None and r["se"] == r["se"]]
+    mean_se = float(np.mean(ses)) if ses else None
+    comparison["detectable"] = {
+        "one_seed": single_seed_detectable(mean_se),
+        "all_seeds": detectable_difference(comparison["sd"], comparison["n"]),
+        "mean_delong_se": mean_se,
+        "seeds": comparison["n"],
+    }

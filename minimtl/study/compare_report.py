@@ -1,17 +1,16 @@
 """``table.md``, ``summary.json`` and the plots of a comparison."""
 
-import csv
-
 from sklearn.metrics import roc_curve
 
 from minimtl.common.atomic import write_json
-from minimtl.study.compare import ROWS, STUDY_TABLE
-from minimtl.study.compare_runs import run_dir_of
+from minimtl.common.messages import plural
+from minimtl.study.compare import BASELINE_ROW, ROWS, STUDY_TABLE
 from minimtl.study.plots import plt, save_figure
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 
 TASKS = ("tb", "pneumonia")
+TASK_TITLES = {"tb": "Tuberculosis", "pneumonia": "Pneumonia"}
 
 
 def _pct(entry):
@@ -31,8 +30,8 @@ def _auc(entry):
     return f"{entry['mean']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]"
 
 
-def _diff(entry, scale=100, digits=1):
-    paired = entry.get("vs_single_task")
+def _diff(paired, scale=100, digits=1):
+    """'+1.2 [-3.0, +5.4]' (mean paired difference and its t interval), '' when undefined."""
     if not paired or paired["mean"] is None:
         return ""
     if paired["ci95"] is None:
@@ -41,44 +40,124 @@ def _diff(entry, scale=100, digits=1):
     return f"{scale * paired['mean']:+.{digits}f} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
 
 
-def render_table(summary, settings, reshuffled_summary=None, overlap=None):
-    """The comparison as Markdown: per task, the study's numbers beside ours."""
+def _p(value):
+    return "" if value is None else (f"{value:.3f}" if value >= 0.001 else "<0.001")
+
+
+def _seeds(paired):
+    return f"{paired['seeds_better']}/{paired['seeds_worse']}/{paired['seeds_equal']}" if paired else ""
+
+
+def _delong_cell(paired):
+    """'2 of 5 (+1/-1)': seeds whose DeLong p < 0.05, and how many of those favour the model."""
+    results = [r for r in (paired or {}).get("delong", []) if r is not None and r["p"] == r["p"]]
+    if not results:
+        return ""
+    significant = [r for r in results if r["p"] < 0.05]
+    better = sum(r["difference"] > 0 for r in significant)
+    return f"{len(significant)} of {len(results)} (+{better}/-{len(significant) - better})"
+
+
+def _task_tables(summary, task, study_numbers=True):
+    """The metrics table of one task, then its paired comparisons with single-task."""
+    rows = [row for row in ROWS if task in summary.get(row, {})]
+    out = [
+        "| model | study P / R | precision | recall | specificity | F1 | ROC-AUC | one class | seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        cells = summary[row][task]
+        study = STUDY_TABLE.get(row, {}).get(task) if study_numbers else None
+        study_text = f"{study[0]:.1f} / {study[1]:.1f}" if study else "-"
+        out.append(
+            f"| {row} | {study_text} | {_pct(cells['precision'])} | {_pct(cells['recall'])} | "
+            f"{_pct(cells['specificity'])} | {_pct(cells['f1'])} | {_auc(cells['roc_auc'])} | "
+            f"{cells['constant_predictions']}/{len(cells['recall']['per_seed'])} | {len(cells['seeds_used'])} |"
+        )
+    out += [
+        "",
+        "Paired with single-task on the same seeds and test images (model - single-task): mean difference "
+        "[95% t interval over seeds], Wilcoxon signed-rank p, seeds better/worse/equal; DeLong: seeds whose "
+        "per-seed test (same test images) gives p < 0.05, and how many of those favour the model.",
+        "",
+        "| model | ROC-AUC diff | Wilcoxon p | seeds +/-/= | DeLong p<0.05 | recall diff | Wilcoxon p | "
+        "precision diff | Wilcoxon p |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        if row == BASELINE_ROW:
+            continue
+        cells = summary[row][task]
+        auc, recall, precision = (cells[m]["vs_single_task"] for m in ("roc_auc", "recall", "precision"))
+        if auc is None:
+            continue
+        out.append(
+            f"| {row} | {_diff(auc, scale=1, digits=3)} | {_p(auc['wilcoxon_p'])} | {_seeds(auc)} | "
+            f"{_delong_cell(auc)} | {_diff(recall)} | {_p(recall['wilcoxon_p'])} | {_diff(precision)} | "
+            f"{_p(precision['wilcoxon_p'])} |"
+        )
+    detectable = [
+        (row, summary[row][task]["roc_auc"]["vs_single_task"].get("detectable"))
+        for row in rows
+        if row != BASELINE_ROW and summary[row][task]["roc_auc"]["vs_single_task"]
+    ]
+    lines = [f"{row}: {_power_text(d)}" for row, d in detectable if d and (d["one_seed"] is not None or d["all_seeds"])]
+    if lines:
+        out += ["", "What this design could detect (80% power, two-sided 5%):", ""] + [f"- {line}" for line in lines]
+    return out
+
+
+def _power_text(d):
+    parts = []
+    if d["one_seed"] is not None:
+        parts.append(f"one seed's test images (mean DeLong SE {d['mean_delong_se']:.3f}) detect an AUC difference "
+                     f"of {d['one_seed']:.3f}")  # fmt: skip
+    if d["all_seeds"] is not None:
+        parts.append(f"the paired t-test over {plural(d['seeds'], 'seed')} detects {d['all_seeds']:.3f}")
+    return "; ".join(parts)
+
+
+def _delong_details(summary, task, seeds):
+    """Per seed and model: the DeLong AUC difference, its standard error and p."""
+    out = ["| model | seed | AUC diff | SE | p |", "| --- | --- | --- | --- | --- |"]
+    for row in ROWS:
+        paired = summary.get(row, {}).get(task, {}).get("roc_auc", {}).get("vs_single_task")
+        if not paired or row == BASELINE_ROW:
+            continue
+        for seed, result in zip(seeds, paired.get("delong", [])):
+            if result is not None:
+                out.append(f"| {row} | {seed} | {result['difference']:+.3f} | {result['se']:.3f} | {_p(result['p'])} |")
+    return out if len(out) > 2 else []
+
+
+def render_table(summary, settings, reshuffled_summary=None, overlap=None, without_collapsed=None):
+    """The comparison as Markdown: per task, the study's numbers beside ours, the paired tests, and
+    the same again without the collapsed runs."""
     out = [f"# Comparison: {settings['protocol']} protocol", ""]
     if settings.get("synthetic"):
         out += ["> **SYNTHETIC DATA.** These numbers come from built-in phantoms, not chest X-rays.", ""]
     out += [
-        f"Settings: {settings['image_size']} px, {settings['epochs']} epochs, batch {settings['batch_size']}, "
-        f"seeds {settings['seeds']}, split `{settings['split']}`, validation {settings['val_fraction']:.0%}, "
-        f"model: {settings['model_choice']}.",
+        f"Settings: {settings['image_size']} px, at most {plural(settings['epochs'], 'epoch')}"
+        + (f" (patience {settings['patience']})" if settings.get("patience") else "")
+        + f", batch {settings['batch_size']}, seeds {settings['seeds']}, split `{settings['split']}`, "
+        f"validation {settings['val_fraction']:.0%}, model: {settings['model_choice']}.",
         "",
         "Cells: mean over seeds [95% Student-t interval over seeds], in percent (ROC-AUC as a fraction). "
-        "'vs single' is the paired per-seed difference from the single-task model on the same test "
-        "images, with its 95% interval: an interval containing 0 shows no detectable difference. "
-        "Intervals are clipped to the metric's range. 'one class': seeds whose head gave every test image "
-        "the same class (a collapsed head; they are included in the means).",
+        "Intervals are clipped to the metric's range. 'one class': runs whose head gave every test image "
+        "the same class (a collapsed head). 'seeds': the runs the row's numbers come from.",
         "",
     ]
     for task in TASKS:
-        out += [
-            f"## {'Tuberculosis' if task == 'tb' else 'Pneumonia'}",
-            "",
-            "| model | study P / R | precision | recall | specificity | F1 | ROC-AUC | recall vs single "
-            "| ROC-AUC vs single | one class |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in ROWS:
-            if task not in summary.get(row, {}):
-                continue
-            cells = summary[row][task]
-            study = STUDY_TABLE.get(row, {}).get(task)
-            study_text = f"{study[0]:.1f} / {study[1]:.1f}" if study else "-"
-            out.append(
-                f"| {row} | {study_text} | {_pct(cells['precision'])} | {_pct(cells['recall'])} | "
-                f"{_pct(cells['specificity'])} | {_pct(cells['f1'])} | {_auc(cells['roc_auc'])} | "
-                f"{_diff(cells['recall'])} | {_diff(cells['roc_auc'], scale=1, digits=3)} | "
-                f"{cells['constant_predictions']}/{len(cells['recall']['per_seed'])} |"
-            )
-        out.append("")
+        if not any(task in summary.get(row, {}) for row in ROWS):
+            continue
+        out += [f"## {TASK_TITLES[task]}: every run", ""] + _task_tables(summary, task) + [""]
+        details = _delong_details(summary, task, settings["seeds"])
+        if details:
+            out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus single-task's):", ""]
+            out += details + [""]
+        if without_collapsed is not None:
+            out += [f"## {TASK_TITLES[task]}: without collapsed runs", ""]
+            out += _task_tables(without_collapsed, task, study_numbers=False) + [""]
     if reshuffled_summary:
         out += [
             "## Scored the study notebook's way: on a freshly reshuffled 20%",
@@ -101,8 +180,16 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None):
     return "\n".join(out)
 
 
-def write_summary(path, summary, settings, reshuffled_summary=None):
-    write_json(path, {"settings": settings, "summary": summary, "reshuffled": reshuffled_summary})
+def write_summary(path, summary, settings, reshuffled_summary=None, without_collapsed=None):
+    write_json(
+        path,
+        {
+            "settings": settings,
+            "summary": summary,
+            "without_collapsed": without_collapsed,
+            "reshuffled": reshuffled_summary,
+        },
+    )
 
 
 def plot_metric_dots(summary, path, synthetic=False):
@@ -138,25 +225,20 @@ def plot_metric_dots(summary, path, synthetic=False):
     save_figure(fig, path)
 
 
-def plot_roc_curves(out, per_variant_seeds, path, synthetic=False):
-    """ROC curves of every model and seed on its test images, one panel per task (from predictions.csv)."""
+def plot_roc_curves(per_run, seeds, path, model_choice, synthetic=False):
+    """ROC curves of every model and seed on its test images, one panel per task, for the model each
+    run stands for (the same model the table scores; ``model_choice`` says which, for the title)."""
     fig, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 5), squeeze=False)
     for ax, task in zip(axes[0], TASKS):
         for color, row in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], ROWS):
-            variant = ROWS[row][task]
-            for k, seed in enumerate(per_variant_seeds):
-                file = run_dir_of(out, variant, seed).predictions
-                if not file.exists():
+            for k, seed in enumerate(seeds):
+                scores = per_run.get((ROWS[row][task], seed), {}).get("scores", {}).get(task)
+                if scores is None or len(set(scores["label"])) < 2:
                     continue
-                with open(file, newline="") as handle:
-                    rows = [r for r in csv.DictReader(handle) if r["task"] == task]
-                labels = [int(r["label"]) for r in rows]
-                if len(set(labels)) < 2:
-                    continue
-                fpr, tpr, _ = roc_curve(labels, [float(r["score"]) for r in rows])
+                fpr, tpr, _ = roc_curve(scores["label"], scores["score"])
                 ax.plot(fpr, tpr, color=color, alpha=0.6, linewidth=1, label=row if k == 0 else None)
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-        ax.set_title(f"{task} (final models, every seed)" + (" SYNTHETIC" if synthetic else ""))
+        ax.set_title(f"{task} ({model_choice}, every seed)" + (" SYNTHETIC" if synthetic else ""))
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.legend(loc="lower right", fontsize=8)

@@ -1,15 +1,22 @@
 """Run (or reuse) every (variant, seed) of a comparison, and score the study's reshuffled "test".
 
 Each run lives in ``OUT/runs/<variant>-seed<seed>/``. A run with a ``metrics.json`` is reused; one
-with only a checkpoint is resumed; so ``compare`` can be stopped and started again at will.
+begun before is resumed; so ``compare`` can be stopped and started again at will. Runs can train in
+parallel processes (``--jobs``) or be handed out as ``python cli.py run`` lines (``--plan``) to other
+machines that share ``OUT``: a run is the same whichever way it was made.
 """
 
+import csv
 import json
+import os
+import shlex
 import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
+from joblib import Parallel, delayed
 
 from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
@@ -19,7 +26,16 @@ from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.run import chosen_tasks, load_model, read_config, score_test_images, train_and_report
 from minimtl.training.train import Trainer
 
-__all__ = ["run_dir_of", "estimate_seconds", "run_all", "reshuffled_metrics"]
+__all__ = [
+    "run_dir_of",
+    "estimate_seconds",
+    "planned_runs",
+    "plan_commands",
+    "run_all",
+    "read_scores",
+    "reshuffled_metrics",
+    "RUN_OPTIONS",
+]
 
 
 def run_dir_of(out, variant_name, seed):
@@ -68,43 +84,129 @@ def reshuffled_metrics(run_dir, collection):
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
 
 
-def run_all(
-    base, collection, out, protocol, seeds, reshuffled=False, variants=VARIANTS, log=print, progress=no_progress
-):
-    """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "reshuffled"?}}."""
-    per_run = {}
-    jobs = [(variant, seed) for seed in seeds for variant in variants]
-    trained, training_seconds = 0, 0.0  # for the time-left estimate (reused runs cost nothing)
-    for number, (variant, seed) in enumerate(jobs, start=1):
-        config = run_config(base, variant, protocol, seed)
-        run_dir = run_dir_of(out, variant.name, seed)
-        metrics_path = run_dir.metrics
-        prefix = f"[{number}/{len(jobs)}] {variant.name} seed {seed}"
-        if metrics_path.exists():
-            stored, _ = read_config(run_dir)
-            if stored != config:
+def read_scores(run_dir, weights):
+    """Each task's test images of one saved model ("best" or "last"), from predictions.csv:
+    {task: {"path": str array, "label": int array, "score": float array}} (for DeLong's test and the
+    ROC curves). Files written before predictions.csv had a weights column hold the last model."""
+    out = {}
+    with open(RunFolder(run_dir).predictions, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("weights", "last") == weights:
+                task = out.setdefault(row["task"], {"path": [], "label": [], "score": []})
+                task["path"].append(row["path"])
+                task["label"].append(int(row["label"]))
+                task["score"].append(float(row["score"]))
+    return {task: {key: np.array(values) for key, values in columns.items()} for task, columns in out.items()}
+
+
+def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
+    """(variant, seed, RunConfig, RunFolder) of every run of a comparison, seed by seed, after checking
+    that every finished run was made with these options (ValueError otherwise)."""
+    runs = []
+    for seed in seeds:
+        for variant in variants:
+            config, run_dir = run_config(base, variant, protocol, seed), run_dir_of(out, variant.name, seed)
+            if run_dir.metrics.exists() and read_config(run_dir)[0] != config:
                 raise ValueError(
-                    f"{run_dir} was run with other options ({stored}); use another --out for these settings"
+                    f"{run_dir} was run with other options ({read_config(run_dir)[0]}); use another --out for these "
+                    "settings"
                 )
-            metrics = json.loads(metrics_path.read_text())
-            log(f"{prefix}: reusing {run_dir}")
+            runs.append((variant, seed, config, run_dir))
+    return runs
+
+
+def plan_commands(base, out, protocol, seeds, variants=VARIANTS, data_dir=None):
+    """One ``python cli.py run ...`` line per run of the comparison that has not finished, for GNU
+    parallel, ``xargs -P`` or a Slurm job array on machines that share ``out``; ``compare`` then
+    aggregates what exists. A run begun before (it has a config.json) is resumed instead."""
+    lines = []
+    for _, _, config, run_dir in planned_runs(base, out, protocol, seeds, variants):
+        if run_dir.metrics.exists():
+            continue
+        if run_dir.config.exists():
+            args = ["--resume", str(run_dir)]
         else:
-            resume = run_dir.config.exists()  # begun before: resume (from the start if no checkpoint)
-            log(f"{prefix}: {'resuming' if resume else 'training'} ...")
-            run_started = time.perf_counter()
-            metrics = train_and_report(
-                config, collection, run_dir, resume=resume, progress=progress, log=lambda line: None
-            )
-            seconds = time.perf_counter() - run_started
-            trained, training_seconds = trained + 1, training_seconds + seconds
-            remaining = training_seconds / trained * (len(jobs) - number)
-            log(f"{prefix}: done in {seconds:.0f} s; about {remaining / 60:.1f} min left")
-        entry = {"tasks": chosen_tasks(metrics)}  # the model the run stands for, as evaluate scores it
+            args = []
+            for field, option in RUN_OPTIONS.items():
+                args += [option, str(getattr(config, field))]
+            args += ["--out", str(run_dir.path.parent), "--name", run_dir.path.name]
+            if data_dir is not None:
+                args += ["--data-dir", str(data_dir)]
+        lines.append(shlex.join(["python", "cli.py", "run", *args, "--no-progress"]))
+    return lines
+
+
+# RunConfig field -> the ``run`` option that sets it (what a planned command must pass)
+RUN_OPTIONS = {
+    "arch": "--arch", "head": "--head", "other_labels": "--other-labels", "image_size": "--image-size",
+    "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
+    "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
+}  # fmt: skip
+
+
+def _train_one(config, collection, run_dir, threads=None, progress=no_progress):
+    """Train (or resume) one run of a comparison; returns its seconds. In a worker process of
+    ``--jobs`` it first takes its share of the cores for Numba's threads."""
+    if threads is not None:
+        numba.set_num_threads(threads)
+    started = time.perf_counter()
+    resume = run_dir.config.exists()  # begun before: resume (from the start if it has no checkpoint)
+    train_and_report(config, collection, run_dir, resume=resume, progress=progress, log=lambda line: None)
+    return time.perf_counter() - started
+
+
+def run_all(
+    base,
+    collection,
+    out,
+    protocol,
+    seeds,
+    reshuffled=False,
+    variants=VARIANTS,
+    log=print,
+    progress=no_progress,
+    jobs=1,
+):
+    """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "scores",
+    "reshuffled"?}} for the model each run stands for.
+
+    jobs > 1 trains that many runs at once in worker processes (joblib), each with cores / jobs
+    Numba threads; results do not depend on the thread count, so they equal those of jobs=1.
+    """
+    runs = planned_runs(base, out, protocol, seeds, variants)
+    pending = [
+        (variant, seed, config, run_dir) for variant, seed, config, run_dir in runs if not run_dir.metrics.exists()
+    ]
+    log(f"{len(runs) - len(pending)} finished runs reused, {len(pending)} to train or resume")
+    if jobs > 1 and pending:
+        threads = max(1, len(os.sched_getaffinity(0)) // jobs) if hasattr(os, "sched_getaffinity") else 1
+        tasks = (delayed(_train_one)(config, collection, run_dir, threads) for _, _, config, run_dir in pending)
+        finished = Parallel(n_jobs=jobs, return_as="generator")(tasks)
+        for number, ((variant, seed, _, _), seconds) in enumerate(zip(pending, finished), start=1):
+            log(f"[{number}/{len(pending)}] {variant.name} seed {seed}: done in {seconds:.0f} s")
+    else:
+        spent = 0.0  # for the time-left estimate
+        for number, (variant, seed, config, run_dir) in enumerate(pending, start=1):
+            prefix = f"[{number}/{len(pending)}] {variant.name} seed {seed}"
+            log(f"{prefix}: {'resuming' if run_dir.config.exists() else 'training'} ...")
+            seconds = _train_one(config, collection, run_dir, progress=progress)
+            spent += seconds
+            left = spent / number * (len(pending) - number) / 60
+            log(f"{prefix}: done in {seconds:.0f} s; about {left:.1f} min left")
+    per_run = {}
+    for variant, seed, _, run_dir in runs:
+        metrics = json.loads(run_dir.metrics.read_text())
+        entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, metrics.get("weights", "last"))}
+        entry["seconds"] = sum(row["seconds"] for row in _history(run_dir))
         if reshuffled:
-            path = run_dir.reshuffled
-            if not path.exists():
-                write_json(path, reshuffled_metrics(run_dir, collection))
-            entry["reshuffled"] = json.loads(path.read_text())["tasks"]
-            entry["train_overlap"] = json.loads(path.read_text())["train_overlap"]
+            if not run_dir.reshuffled.exists():
+                write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection))
+            stored = json.loads(run_dir.reshuffled.read_text())
+            entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
         per_run[(variant.name, seed)] = entry
     return per_run
+
+
+def _history(run_dir):
+    with open(run_dir.history, newline="") as handle:
+        return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]

@@ -83,15 +83,26 @@ def format_memory(parts, available):
     return f"memory: about {parts['total'] / GiB:.1f} GiB needed (GiB: {detail}); available: {there}"
 
 
-def check_memory(config, n_images, available=None):
-    """The memory line for ``run``'s output; raises NotEnoughMemory when the run cannot fit."""
-    parts = estimate_run_memory(config, n_images)
+def check_memory(configs, n_images, jobs=1, available=None):
+    """The memory line for a run's (or a comparison's) output; raises NotEnoughMemory when it cannot fit.
+
+    configs: one RunConfig or several (a comparison: the largest counts); jobs: runs at once, each in
+    its own process with its own model (the decoded images are shared).
+    """
+    configs = [configs] if hasattr(configs, "arch") else list(configs)
+    parts = max((estimate_run_memory(c, n_images) for c in configs), key=lambda p: p["total"])
+    if jobs > 1:
+        per_run = parts["total"] - parts["images"]
+        parts = {**{k: v * jobs for k, v in parts.items() if k != "images"}, "images": parts["images"]}
+        parts["total"] = parts["images"] + jobs * per_run
     available = available_memory() if available is None else available
-    line = format_memory(parts, available)
+    line = format_memory(parts, available) + (f" ({jobs} runs at once)" if jobs > 1 else "")
     if available is not None and parts["total"] > available:
+        size = configs[0].image_size
         raise NotEnoughMemory(
-            f"this run needs about {parts['total'] / GiB:.1f} GiB of memory and {available / GiB:.1f} GiB is "
-            f"available ({line[len('memory: ') :]}); use a smaller --image-size (now {config.image_size}), or "
-            "--step fused if you chose readable, or a machine with more memory"
+            f"this needs about {parts['total'] / GiB:.1f} GiB of memory and {available / GiB:.1f} GiB is "
+            f"available ({line[len('memory: ') :]}); use a smaller --image-size (now {size})"
+            + (", fewer --jobs" if jobs > 1 else "")
+            + ", --step fused if you chose readable, or a machine with more memory"
         )
     return line

@@ -269,31 +269,28 @@ class Trainer:
     def _check_epoch(self, row):
         """Warnings about an epoch that ended badly but finitely; each kind is recorded once per run.
 
-        - the training loss far above what a network that knows nothing scores (ln K per K-class
-          head): training is exploding (a too large --lr);
+        - the training or validation loss far above what a network that knows nothing scores (ln K
+          per K-class head): training is exploding (a too large --lr);
         - a head that gives every validation image the same class: a collapsed head.
         """
         found = []  # (what identifies the kind, the warning)
         chance = sum(np.log(max(2, head[-1].params["W"].shape[1])) for head in self._heads())
-        if row["train_loss"] > 100 * chance:
-            found.append(
-                (
-                    "training is exploding",
-                    f"the training loss {row['train_loss']:.3g} is over 100 times that of a network that knows "
-                    f"nothing ({chance:.2f}): training is exploding; try a smaller --lr (now {self.config.lr:g})",
+        for which, name in (("train_loss", "training"), ("val_loss", "validation")):
+            if row.get(which) is not None and row[which] > 100 * chance:
+                text = (
+                    f"the {name} loss {row[which]:.3g} is over 100 times that of a network that knows nothing "
+                    f"({chance:.2f}): training is exploding; try a smaller --lr (now {self.config.lr:g})"
                 )
-            )
+                found.append(("training is exploding", text))
         for key, value in row.items():
             if key.startswith("val_one_class_") and value:
                 kind = f"the {key[len('val_one_class_') :]} head predicts one class"
-                found.append(
-                    (
-                        kind,
-                        f"{kind} for every validation image (a collapsed head: docs/study.md); its scores may still "
-                        "rank the images",
-                    )
-                )
-        new = [text for kind, text in found if not any(kind in warning for warning in self.warnings)]
+                text = f"{kind} for every validation image (a collapsed head: docs/study.md); its scores may still "
+                found.append((kind, text + "rank the images"))
+        new = []
+        for kind, text in found:  # each kind once per run
+            if not any(kind in warning for warning in self.warnings + new):
+                new.append(text)
         self.warnings.extend(f"epoch {self.epoch}: {text}" for text in new)
         return new
 
