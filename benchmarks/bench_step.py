@@ -54,7 +54,7 @@ from minimtl.kernels import adam_numba, conv2d_numba, dense_numba
 from minimtl.nn.optim import Adam
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
-from minimtl.training.steps import make_step
+from minimtl.training.steps import make_step, scorer
 from minimtl.training.tasks import head_targets
 
 BATCH, FILTERS, UNITS = 8, 32, 64
@@ -324,10 +324,15 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
         torch_ms=torch_ms,
         note=f"{n_params / 1e6:.1f}M parameters",
     )
-    eval_ms = median_ms(lambda: model.forward(x), repeats)
-    report.add(
-        f"eval forward {model_key} (model.forward)", size, eval_ms, 4 * n_params, note="validation and test batches"
-    )
+    eval8_ms = median_ms(lambda: model.forward(x), repeats)
+    report.add(f"eval forward {model_key} (model.forward, {BATCH} images)", size, eval8_ms, 4 * n_params,
+               note="how validation and test were scored before")  # fmt: skip
+    score, eval_batch = scorer("fused", model, BATCH)
+    x_eval = rng.random((eval_batch, 1, size, size), dtype=np.float32)
+    eval_ms = median_ms(lambda: score(x_eval), repeats)
+    per_image = eval_ms / eval8_ms * BATCH / eval_batch
+    report.add(f"eval forward {model_key} (fused, {eval_batch} images)", size, eval_ms, 4 * n_params,
+               note=f"validation and test batches; {per_image:.2f}x the time per image")  # fmt: skip
     if readable:
         readable_step = make_step("readable", model, optimizer)
 
@@ -343,21 +348,32 @@ def bench_step(model_key, size, report, rng, repeats, readable, use_torch):
         )
     model = optimizer = fused = None  # free the model before the next one
     gc.collect()
-    return {"step_ms": fused_ms, "eval_ms": eval_ms, "torch_ms": torch_ms}
+    return {
+        "step_ms": fused_ms,
+        "eval_ms": eval_ms,
+        "eval_batch": eval_batch,
+        "eval8_ms": eval8_ms,
+        "torch_ms": torch_ms,
+    }
 
 
 def training_estimates(size, timings):
     """30-epoch training time of each study run whose model was timed: steps and validation forward
-    passes every epoch, one test pass at the end (checkpoint writing not included)."""
+    passes every epoch, one test pass at the end (checkpoint writing not included); scored in fused
+    passes of EVAL_BATCH images, and (``minutes_30_epochs_eval_by_8``) as before, model.forward on 8."""
     rows = []
     for arch, (images, key) in STUDY_RUNS.items():
         if key not in timings:
             continue
         trainval = round(0.8 * images)
         train, val, test = round(0.9 * trainval), trainval - round(0.9 * trainval), images - trainval
-        steps, val_batches, test_batches = (-(-n // BATCH) for n in (train, val, test))
         t = timings[key]
-        seconds = (EPOCHS * (steps * t["step_ms"] + val_batches * t["eval_ms"]) + test_batches * t["eval_ms"]) / 1e3
+        steps = -(-train // BATCH)
+
+        def seconds(eval_ms, per_pass):
+            val_passes, test_passes = -(-val // per_pass), -(-test // per_pass)
+            return (EPOCHS * (steps * t["step_ms"] + val_passes * eval_ms) + test_passes * eval_ms) / 1e3
+
         row = {
             "arch": arch,
             "size": size,
@@ -365,7 +381,8 @@ def training_estimates(size, timings):
             "steps_per_epoch": steps,
             "val_images": val,
             "test_images": test,
-            "minutes_30_epochs": seconds / 60,
+            "minutes_30_epochs": seconds(t["eval_ms"], t["eval_batch"]) / 60,
+            "minutes_30_epochs_eval_by_8": seconds(t["eval8_ms"], BATCH) / 60,
         }
         if t.get("torch_ms"):
             row["torch_minutes_30_epochs_steps_only"] = EPOCHS * steps * t["torch_ms"] / 6e4
@@ -540,7 +557,8 @@ def main():
             )
             print(
                 f"  {row['arch']:17s} {row['size']:4d} px  {row['train_images']:5d} training images, "
-                f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min{torch_part}"
+                f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min (scoring by 8 "
+                f"images as before: {row['minutes_30_epochs_eval_by_8']:.1f}){torch_part}"
             )
     log(
         f"load average at the start {info['load_average'][0]:.2f}, at the end {info['load_average_end'][0]:.2f} "

@@ -38,6 +38,7 @@ def test_bench_step_json_has_every_row_and_the_floor_ratio():
     names = [row["name"] for row in doc["rows"]]
     for expected in (
         "fused backward + Adam, 2 heads",
+        "eval forward multitask64 (fused, 64 images)",
         "step single (fused, the default)",
         "step multitask64 (fused, the default)",
         "step multitask64 (readable, --step readable)",

@@ -173,3 +173,20 @@ def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_da
     assert metrics["scope"].startswith("every image")
     assert metrics["tasks"]["tb"]["n"] == int((other_site.dataset == "tb").sum())
     assert set(metrics["tasks"]) == {"tb"}
+
+
+def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path, no_data):
+    """With a validation split the run stands for its best validation epoch (best.npz): evaluate scores
+    it by default, as compare does; --weights last scores the final epoch; each says which."""
+    args = ["run", "--arch", "single-tb", "--epochs", "3", "--image-size", "12", "--split", "patient",
+            "--data-dir", str(no_data), "--out", str(tmp_path), "--name", "w", "--no-progress"]  # fmt: skip
+    assert run_cli(args).exit_code == 0
+    metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
+    assert metrics["weights"] == "best"
+    default = run_cli(["evaluate", str(tmp_path / "w"), "--json"])
+    assert json.loads(default.output)["weights"] == "best"
+    assert json.loads(default.output)["tasks"] == metrics["best_val"]["tasks"]
+    last = run_cli(["evaluate", str(tmp_path / "w"), "--weights", "last", "--json"])
+    assert json.loads(last.output)["tasks"] == metrics["tasks"]
+    text = run_cli(["evaluate", str(tmp_path / "w")]).output
+    assert "the model of the best validation epoch (best)" in text

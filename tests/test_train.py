@@ -119,3 +119,36 @@ def test_checkpoint_holds_adam_state_and_epoch(phantoms, tmp_path):
     assert state["epoch"] == 2 and state["in_epoch"] is None
     assert trainer.optimizer.t == 2 * steps_per_epoch(run_dir)
     assert len(state["history"]) == 2
+
+
+def test_patience_stops_at_the_first_epoch_without_progress_and_records_why(phantoms, tmp_path, monkeypatch):
+    """Validation losses 1.0, 0.9, 0.95, 0.97, ...: with patience 2 the run stops after epoch 4 (two
+    epochs since the best, epoch 2), keeps epoch 2's weights as its model, and a resume trains no more."""
+    losses = iter([1.0, 0.9, 0.95, 0.97, 0.5, 0.4])
+
+    def validate(self):
+        return {"val_loss": next(losses)}
+
+    monkeypatch.setattr(Trainer, "validate", validate)
+    lines = []
+    metrics = train_and_report(
+        config(epochs=6, patience=2), phantoms, tmp_path / "run", progress=None, log=lines.append
+    )
+    assert metrics["final_epoch"] == 4 and metrics["best_val"]["epoch"] == 2 and metrics["weights"] == "best"
+    assert metrics["stopped"] == {"epoch": 4, "reason": "no better validation loss for 2 epochs (best: epoch 2)"}
+    assert "stopped after epoch 4: no better validation loss for 2 epochs (best: epoch 2)" in lines
+    assert "Stopped early after epoch 4" in (tmp_path / "run" / "report.md").read_text()
+    resumed = Trainer(config(epochs=6, patience=2), phantoms, tmp_path / "run", **QUIET)
+    resumed.make_or_load_split()
+    resumed.resume()
+    resumed.fit()
+    assert resumed.epoch == 4  # a finished run stays finished
+
+
+def test_patience_without_validation_is_ignored_with_a_message(phantoms, tmp_path):
+    lines = []
+    metrics = train_and_report(
+        config(epochs=2, patience=1, val_fraction=0.0), phantoms, tmp_path / "run", progress=None, log=lines.append
+    )
+    assert "--patience 1 is ignored: this run has no validation split" in lines
+    assert metrics["final_epoch"] == 2 and metrics["stopped"] is None and metrics["weights"] == "last"

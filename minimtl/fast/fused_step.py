@@ -33,7 +33,7 @@ from minimtl.nn.optim import Adam
 
 fused_kernels = chosen("minimtl.fast.fused_step")  # fused_step_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
 
-__all__ = ["FusedStep", "UnsupportedModel"]
+__all__ = ["FusedForward", "FusedStep", "UnsupportedModel"]
 
 
 class UnsupportedModel(ValueError):
@@ -44,24 +44,18 @@ def _layer_types(sequential):
     return [(name, type(layer)) for name, layer in sequential.layers]
 
 
-class FusedStep:
-    """Forward pass and backward pass + Adam update for a :class:`minimtl.nn.graph.MultiHead` model.
+class FusedForward:
+    """The fused forward pass alone, for scoring: conv, ReLU, Flatten and every head's first Dense
+    layer in one pass over the big weights, without the activation array (so it scores a batch of 64
+    images in the memory a batch of 8 takes layer by layer).
 
-    Inputs (constructor):
-    - model: a MultiHead whose trunk is ``[("conv", Conv2D(relu=True)), ("flatten", Flatten)]``
-      and whose heads are each ``[("dense1", Dense), ("relu", ReLU), ("dense2", Dense)]`` (every
-      architecture of :func:`minimtl.training.models.build_model`)
-    - optimizer: the :class:`minimtl.nn.optim.Adam` that owns the model's parameters
-
-    Raises UnsupportedModel for anything else. Usage, per batch::
-
-        logits = fused.forward(x)                 # dict head -> (N, K), as model.forward(x)
-        fused.backward_and_update(dlogits)        # as model.backward(dlogits); optimizer.step(grads)
+    Inputs (constructor): model, a MultiHead whose trunk is ``[("conv", Conv2D(relu=True)),
+    ("flatten", Flatten)]`` and whose heads are each ``[("dense1", Dense), ("relu", ReLU), ("dense2",
+    Dense)]`` (every architecture of :func:`minimtl.training.models.build_model`). Raises
+    UnsupportedModel for anything else.
     """
 
-    def __init__(self, model, optimizer):
-        if not isinstance(optimizer, Adam):
-            raise UnsupportedModel(f"the fused step implements Adam only, got {type(optimizer).__name__}")
+    def __init__(self, model):
         if _layer_types(model.trunk) != [("conv", Conv2D), ("flatten", Flatten)]:
             raise UnsupportedModel(f"the fused step needs the trunk conv, flatten; got {_layer_types(model.trunk)}")
         if not dict(model.trunk.layers)["conv"].relu:
@@ -71,26 +65,19 @@ class FusedStep:
                 raise UnsupportedModel(
                     f"the fused step needs heads dense1, relu, dense2; head {head_name!r} is {_layer_types(head)}"
                 )
-        params = model.params
-        if set(optimizer.params) != set(params) or any(optimizer.params[k] is not params[k] for k in params):
-            raise UnsupportedModel("the optimiser must hold the model's own parameter arrays")
         self.model = model
-        self.optimizer = optimizer
         self.head_names = list(model.head_names)
         self.conv = dict(model.trunk.layers)["conv"]
         self.dense1 = [dict(model.heads[h].layers)["dense1"] for h in self.head_names]
-        self.big_names = [f"heads.{h}.dense1.W" for h in self.head_names]
-        grads = model.grads
-        # every other parameter: updated from its layer's grads, as Adam.step would
-        self.small = [(name, grads[name]) for name in params if name not in self.big_names]
         self.images = None  # (N, C, S, S) input of the last forward; the backward pass recomputes from it
         self.hidden = None  # tuple of (N, H_h) first Dense outputs, reused while N stays the same
 
     def forward(self, x):
-        """x: (N, C, S, S) images -> dict head -> logits (N, K_head), as ``model.forward(x)``.
+        """x: (N, C, S, S) images -> dict head -> logits (N, K_head), as ``model.forward(x)`` (to
+        float32 rounding).
 
         Conv, ReLU, Flatten and every head's first Dense layer run in one fused pass; the rest of
-        each head runs layer by layer. Caches what ``backward_and_update`` needs.
+        each head runs layer by layer. Caches what ``FusedStep.backward_and_update`` needs.
         """
         conv = self.conv
         images = np.ascontiguousarray(x, dtype=conv.dtype)
@@ -114,6 +101,33 @@ class FusedStep:
             layers = dict(self.model.heads[name].layers)
             logits[name] = layers["dense2"].forward(layers["relu"].forward(hidden))
         return logits
+
+
+class FusedStep(FusedForward):
+    """Forward pass and backward pass + Adam update for a :class:`minimtl.nn.graph.MultiHead` model.
+
+    Inputs (constructor):
+    - model: as for :class:`FusedForward`
+    - optimizer: the :class:`minimtl.nn.optim.Adam` that owns the model's parameters
+
+    Raises UnsupportedModel for anything else. Usage, per batch::
+
+        logits = fused.forward(x)                 # dict head -> (N, K), as model.forward(x)
+        fused.backward_and_update(dlogits)        # as model.backward(dlogits); optimizer.step(grads)
+    """
+
+    def __init__(self, model, optimizer):
+        if not isinstance(optimizer, Adam):
+            raise UnsupportedModel(f"the fused step implements Adam only, got {type(optimizer).__name__}")
+        super().__init__(model)
+        params = model.params
+        if set(optimizer.params) != set(params) or any(optimizer.params[k] is not params[k] for k in params):
+            raise UnsupportedModel("the optimiser must hold the model's own parameter arrays")
+        self.optimizer = optimizer
+        self.big_names = [f"heads.{h}.dense1.W" for h in self.head_names]
+        grads = model.grads
+        # every other parameter: updated from its layer's grads, as Adam.step would
+        self.small = [(name, grads[name]) for name in params if name not in self.big_names]
 
     def backward_and_update(self, dlogits):
         """dlogits: dict head -> (N, K_head), the gradient of the total loss (read only).

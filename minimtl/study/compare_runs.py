@@ -80,7 +80,7 @@ def reshuffled_metrics(run_dir, collection):
     fresh = fresh.restrict(collection, list(spec.datasets))
     trained_on = Split.load(RunFolder(run_dir).split, collection).train
     overlap = float(np.isin(fresh.test, trained_on).mean())
-    results, _ = score_test_images(model, spec, collection, fresh.test, config.batch_size)
+    results, _ = score_test_images(model, config, collection, fresh.test)
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
 
 

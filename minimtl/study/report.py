@@ -145,6 +145,8 @@ def render_report(config, metrics, history, files=()):
             metrics_table(best["tasks"]),
             "",
         ]
+    if metrics.get("stopped"):
+        out += [f"Stopped early after epoch {metrics['stopped']['epoch']}: {metrics['stopped']['reason']}.", ""]
     if metrics.get("warnings"):
         out += ["## Warnings", ""] + [f"- {warning}" for warning in metrics["warnings"]] + [""]
     if history:

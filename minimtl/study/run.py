@@ -31,6 +31,7 @@ from minimtl.training.checkpoint import load_params
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import multiclass_confusion, predict_logits, score_tasks
 from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.steps import scorer
 from minimtl.training.train import Trainer
 
 __all__ = [
@@ -132,9 +133,12 @@ def check_same_data(stored, collection, folder):
         )
 
 
-def score_test_images(model, spec, collection, test_index, batch_size):
-    """Each task's metrics on the test images (and the 3x3 matrix for multiclass)."""
-    logits = predict_logits(model, collection.images, test_index, batch_size)
+def score_test_images(model, config, collection, test_index):
+    """Each task's metrics on the test images (and the 3x3 matrix for multiclass), scored the way the
+    run's step scores (:func:`minimtl.training.steps.scorer`)."""
+    spec = ARCHITECTURES[config.arch]
+    forward, batch_size = scorer(config.step, model, config.batch_size)
+    logits = predict_logits(forward, model.head_names, collection.images, test_index, batch_size)
     results = score_tasks(spec, logits, collection, test_index)
     extra = {}
     if spec.multiclass:
@@ -207,7 +211,7 @@ def _train_and_write(trainer, config, collection, folder, log):
     trainer.fit(on_epoch_end=write_progress)
     write_history(folder.history, trainer.history, collection.synthetic)
 
-    results, extra = score_test_images(trainer.model, trainer.spec, collection, split.test, config.batch_size)
+    results, extra = score_test_images(trainer.model, config, collection, split.test)
     metrics = {
         "arch": config.arch,
         "synthetic": bool(collection.synthetic),
@@ -217,6 +221,7 @@ def _train_and_write(trainer, config, collection, folder, log):
             "skipped_list": folder.skipped.name if collection.skipped else None,
         },
         "final_epoch": trainer.epoch,
+        "stopped": trainer.stopped,  # {"epoch", "reason"} when --patience ended the run early
         "split": {
             "method": split.method,
             "train": len(split.train),
@@ -233,7 +238,7 @@ def _train_and_write(trainer, config, collection, folder, log):
     if trainer.best is not None:
         # The study kept the last epoch; we also score the epoch a validation set would choose.
         load_params(folder.best, trainer.params)
-        best_results, _ = score_test_images(trainer.model, trainer.spec, collection, split.test, config.batch_size)
+        best_results, _ = score_test_images(trainer.model, config, collection, split.test)
         metrics["best_val"] = {**trainer.best, "tasks": {t: r["metrics"] for t, r in best_results.items()}}
         predictions["best"] = best_results
         load_params(folder.checkpoint, trainer.params)  # back to the final model
@@ -291,7 +296,7 @@ def load_model(run_dir, weights="last"):
     return config, stored, ARCHITECTURES[config.arch], model
 
 
-def evaluate_saved_run(run_dir, collection, batch_size=None, weights=None):
+def evaluate_saved_run(run_dir, collection, weights=None):
     """Score a saved model of ``run_dir`` on ``collection``.
 
     weights: "best", "last" or None (the model the run stands for: :func:`standing_weights`).
@@ -318,7 +323,7 @@ def evaluate_saved_run(run_dir, collection, batch_size=None, weights=None):
         scope = "every image of the data folder for each task"
     if len(index) == 0:
         raise RunError(f"no images of {', '.join(spec.datasets)} in {collection.data_dir or 'the collection'}")
-    results, extra = score_test_images(model, spec, collection, index, batch_size or config.batch_size)
+    results, extra = score_test_images(model, config, collection, index)
     return {
         "run": str(folder),
         "weights": weights,

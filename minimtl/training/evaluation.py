@@ -10,15 +10,19 @@ from minimtl.training.tasks import head_targets, task_predictions
 __all__ = ["predict_logits", "dataset_loss", "score_tasks", "multiclass_confusion"]
 
 
-def predict_logits(model, images, index, batch_size):
-    """Logits of every head for ``images[index]``, in batches: dict head -> float64 (len(index), K)."""
-    chunks = {name: [] for name in model.head_names}
+def predict_logits(forward, head_names, images, index, batch_size):
+    """Logits of every head for ``images[index]``, in batches: dict head -> float64 (len(index), K).
+
+    forward: a callable from network input (n, 1, S, S) to dict head -> logits, e.g. ``model.forward``
+    or :func:`minimtl.training.steps.scorer`'s; head_names: the model's heads.
+    """
+    chunks = {name: [] for name in head_names}
     for start in range(0, len(index), batch_size):
-        logits = model.forward(to_input(images[index[start : start + batch_size]]))
+        logits = forward(to_input(images[index[start : start + batch_size]]))
         for name, z in logits.items():
             chunks[name].append(np.asarray(z, dtype=np.float64))
     if len(index) == 0:
-        return {name: np.zeros((0, 0)) for name in model.head_names}
+        return {name: np.zeros((0, 0)) for name in head_names}
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 

@@ -25,7 +25,7 @@ from minimtl.training.checkpoint import load_checkpoint, save_checkpoint
 from minimtl.training.evaluation import dataset_loss, predict_logits, score_tasks
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
-from minimtl.training.steps import make_step
+from minimtl.training.steps import make_step, scorer
 from minimtl.training.tasks import head_targets
 
 __all__ = ["TrainingDiverged", "TrainingInterrupted", "Trainer", "seed_streams"]
@@ -91,6 +91,7 @@ class Trainer:
         self.params = self.model.params
         self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
         self.train_step = make_step(config.step, self.model, self.optimizer)
+        self.score_forward, self.eval_batch = scorer(config.step, self.model, config.batch_size)
         self.epoch = 0  # epochs completed
         self.history = []  # one dict per completed epoch
         self.best = None  # {"epoch", "val_loss"} of the best validation loss so far
@@ -212,7 +213,7 @@ class Trainer:
         val = self.split.val
         if len(val) == 0:
             return {}
-        logits = predict_logits(self.model, self.collection.images, val, self.config.batch_size)
+        logits = predict_logits(self.score_forward, self.model.head_names, self.collection.images, val, self.eval_batch)
         total, per_head = dataset_loss(self.spec, logits, self.collection, val, self.config.other_labels)
         row = {"val_loss": total}
         row.update({f"val_loss_{head}": loss for head, loss in per_head.items()})
