@@ -9,14 +9,18 @@ from scipy import stats
 
 from minimtl.commands import main
 from minimtl.study.compare import (
+    ALL_VARIANTS,
     delong_per_seed,
     detectable_difference,
     mean_interval,
     paired_differences,
+    rows_of,
+    run_config,
     single_seed_detectable,
     summarise,
 )
 from minimtl.study.delong import delong_test
+from minimtl.training.config import RunConfig
 from minimtl.training.metrics import predicts_one_class
 
 
@@ -73,7 +77,7 @@ def test_summarise_pairs_each_model_with_single_task_on_the_same_seed():
         per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(multi), "pneumonia": fake_metrics(0.9)}}
     summary = summarise(per_run, [0, 1, 2])
     assert summary["single-task"]["tb"]["recall"]["mean"] == pytest.approx(0.70)
-    paired = summary["multi-task 64"]["tb"]["recall"]["vs_single_task"]
+    paired = summary["multi-task 64"]["tb"]["recall"]["vs_baseline"]
     assert paired["per_seed"] == pytest.approx([0.05, 0.0, 0.10])
     assert "pneumonia" not in summary["single-task"]  # single-pneumonia was not run
     assert summary["single-task"]["tb"]["constant_predictions"] == 1
@@ -111,11 +115,11 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
     assert "SYNTHETIC" in table and "98.7 / 97.5" in table  # the study's leaky row beside ours
     summary = json.loads((out / "summary.json").read_text())
     tb = summary["summary"]["multi-task 64"]["tb"]["recall"]
-    assert len(tb["per_seed"]) == 2 and tb["vs_single_task"] is not None
+    assert len(tb["per_seed"]) == 2 and tb["vs_baseline"] is not None
     assert summary["reshuffled"]["single-task"]["tb"]["recall"]["n"] >= 1
 
     assert "DeLong" in table and "Wilcoxon" in table and "without collapsed runs" in table
-    auc = summary["summary"]["multi-task 64"]["tb"]["roc_auc"]["vs_single_task"]
+    auc = summary["summary"]["multi-task 64"]["tb"]["roc_auc"]["vs_baseline"]
     assert len(auc["delong"]) == 2 and all(r is None or 0 <= r["p"] <= 1 for r in auc["delong"])
     assert summary["without_collapsed"]["multi-task 64"]["tb"]["seeds_used"] is not None
 
@@ -148,7 +152,7 @@ def test_collapsed_runs_can_be_left_out():
     kept = summarise(per_run, [0, 1, 2], exclude_collapsed=True)
     assert kept["single-task"]["tb"]["seeds_used"] == [0, 1]
     assert kept["multi-task 64"]["tb"]["seeds_used"] == [0, 1, 2]  # its own runs did not collapse
-    assert kept["multi-task 64"]["tb"]["recall"]["vs_single_task"]["per_seed"] == pytest.approx([0.05, 0.0])
+    assert kept["multi-task 64"]["tb"]["recall"]["vs_baseline"]["per_seed"] == pytest.approx([0.05, 0.0])
 
 
 def test_delong_per_seed_pairs_the_same_images():
@@ -173,3 +177,24 @@ def test_detectable_difference_matches_the_t_test_it_describes():
     power = np.mean(stats.ttest_1samp(draws, 0.0, axis=1).pvalue < 0.05)
     assert power == pytest.approx(0.8, abs=0.03)
     assert single_seed_detectable(0.04) == pytest.approx((1.959964 + 0.841621) * 0.04, rel=1e-5)
+
+
+def test_variants_beyond_the_study_get_rows_paired_with_the_study_settings():
+    variants = [ALL_VARIANTS[n] for n in ("single-tb", "multitask64", "single-tb+equalize", "multitask64+borders")]
+    rows, paired = rows_of(variants)
+    assert rows == {
+        "single-task": {"tb": "single-tb"},
+        "multi-task 64": {"tb": "multitask64", "pneumonia": "multitask64"},
+        "single-tb + equalize": {"tb": "single-tb+equalize"},
+        "multi-task 64 + borders": {"tb": "multitask64+borders", "pneumonia": "multitask64+borders"},
+    }
+    assert paired == {
+        "single-task": None,
+        "multi-task 64": "single-task",
+        "single-tb + equalize": "single-task",
+        "multi-task 64 + borders": "multi-task 64",
+    }
+    config = run_config(RunConfig(image_size=12), ALL_VARIANTS["multitask64-ignore+equalize"], "honest", 3)
+    assert (config.arch, config.other_labels, config.normalize, config.seed, config.split) == (
+        "multitask64", "ignore", "equalize", 3, "patient"
+    )  # fmt: skip

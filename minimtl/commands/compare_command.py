@@ -17,7 +17,15 @@ from minimtl.commands.options import (
 )
 from minimtl.common.atomic import write_text
 from minimtl.common.messages import plural
-from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config, summarise
+from minimtl.study.compare import (
+    ALL_VARIANTS,
+    GENERALIZATION_OPTIONS,
+    PROTOCOLS,
+    VARIANTS,
+    rows_of,
+    run_config,
+    summarise,
+)
 from minimtl.study.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
 from minimtl.study.compare_runs import estimate_seconds, plan_commands, run_all
 from minimtl.training.config import RunConfig
@@ -48,7 +56,10 @@ from minimtl.training.train import TrainingInterrupted
     "--variants",
     default=",".join(v.name for v in VARIANTS),
     show_default=True,
-    help="comma-separated subset of the variants to run",
+    help="comma-separated variants to run: the study's models above, and beyond the study each of "
+    "single-tb, multitask64 and multitask64-ignore with +"
+    + ", +".join(GENERALIZATION_OPTIONS)
+    + " (e.g. multitask64+equalize), paired with the same model under the study's settings",
 )
 @training_options
 @data_options
@@ -73,8 +84,8 @@ from minimtl.training.train import TrainingInterrupted
 )
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
-    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, data_dir, image_size,
-    crop, strict, out, jobs, plan, progress,
+    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, normalize, crop_borders,
+    data_dir, image_size, crop, strict, out, jobs, plan, progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
@@ -82,26 +93,33 @@ def compare_command(
     table.md (the study's numbers beside ours, paired tests against single-task), summary.json,
     metrics.png and roc.png.
     """
-    by_name = {v.name: v for v in VARIANTS}
     chosen = [name.strip() for name in variants.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in by_name]
+    unknown = [name for name in chosen if name not in ALL_VARIANTS]
     if unknown or not chosen:
         raise click.BadParameter(
-            f"unknown variant(s) {unknown}; choose from {', '.join(by_name)}", param_hint="--variants"
+            f"unknown variant(s) {unknown}; choose from {', '.join(ALL_VARIANTS)}", param_hint="--variants"
         )
-    chosen_variants = [by_name[name] for name in chosen]
+    # a variant beyond the study is paired with its baseline, which the comparison must hold too
+    chosen += [ALL_VARIANTS[n].baseline for n in chosen if ALL_VARIANTS[n].baseline not in (None, *chosen)]
+    chosen_variants = [ALL_VARIANTS[name] for name in dict.fromkeys(chosen)]
+    chosen = [v.name for v in chosen_variants]
     out = out or Path("compare") / f"{protocol}-{image_size}px-{epochs}ep"
     base = RunConfig(
-        image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step
-    )
+        image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step,
+        normalize=normalize, crop_borders=crop_borders,
+    )  # fmt: skip
     seed_list = list(range(seeds))
     try:
         if plan:
             for line in plan_commands(base, out, protocol, seed_list, chosen_variants, data_dir):
                 click.echo(line)
             return
-        echo_err(memory_line([run_config(base, v, protocol, 0) for v in chosen_variants], data_dir, jobs=jobs))
-        collection = load_run_data(data_dir, image_size, crop, strict, progress=True)
+        configs = [run_config(base, v, protocol, 0) for v in chosen_variants]
+        echo_err(memory_line(configs, data_dir, jobs=jobs))
+        collections = {}  # decode_crop -> the images decoded that way (most comparisons need one)
+        for decode_crop in dict.fromkeys(c.decode_crop for c in configs):
+            collections[decode_crop] = load_run_data(data_dir, image_size, decode_crop, strict, progress=True)
+        collection = next(iter(collections.values()))  # for the time estimate and the SYNTHETIC mark
         estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
         echo_err(
             f"{len(chosen_variants) * seeds} runs ({', '.join(chosen)} x seeds {seed_list}), {protocol} protocol, "
@@ -109,7 +127,8 @@ def compare_command(
             f"this machine (finished runs in {out} are reused)"
         )
         per_run = run_all(
-            base, collection, out, protocol, seed_list, reshuffled=reshuffled_test, variants=chosen_variants,
+            base, lambda config: collections[config.decode_crop], out, protocol, seed_list,
+            reshuffled=reshuffled_test, variants=chosen_variants,
             log=echo_err, progress=click_progress if progress else None, jobs=jobs,
         )  # fmt: skip
     except TrainingInterrupted as stop:
@@ -129,6 +148,8 @@ def compare_command(
         "batch_size": batch_size,
         "lr": lr,
         "step": step,
+        "normalize": normalize,
+        "crop_borders": crop_borders,
         "seeds": seed_list,
         "variants": chosen,
         "synthetic": bool(collection.synthetic),
@@ -136,15 +157,16 @@ def compare_command(
         "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
         **PROTOCOLS[protocol],
     }
-    summary = summarise(per_run, seed_list)
-    without_collapsed = summarise(per_run, seed_list, exclude_collapsed=True)
+    summary = summarise(per_run, seed_list, variants=chosen_variants)
+    without_collapsed = summarise(per_run, seed_list, exclude_collapsed=True, variants=chosen_variants)
     reshuffled_summary, overlap = None, None
     if reshuffled_test:
-        reshuffled_summary = summarise(per_run, seed_list, key="reshuffled")
+        reshuffled_summary = summarise(per_run, seed_list, key="reshuffled", variants=chosen_variants)
         overlaps = [entry["train_overlap"] for entry in per_run.values()]
         overlap = sum(overlaps) / len(overlaps)
     write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed)
     write_text(out / "table.md", render_table(summary, settings, reshuffled_summary, overlap, without_collapsed))
     plot_metric_dots(summary, out / "metrics.png", collection.synthetic)
-    plot_roc_curves(per_run, seed_list, out / "roc.png", settings["model_choice"], collection.synthetic)
+    rows, _ = rows_of(chosen_variants)
+    plot_roc_curves(per_run, seed_list, rows, out / "roc.png", settings["model_choice"], collection.synthetic)
     click.echo(f"wrote {out}/table.md, summary.json, metrics.png, roc.png")

@@ -50,7 +50,7 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
         collection = load_run_data(
             data_dir or stored["data"]["data_dir"] or None,
             config.image_size,
-            config.crop,
+            config.decode_crop,
             strict,
             progress=False,
             synthetic=stored["data"]["synthetic"] and data_dir is None,

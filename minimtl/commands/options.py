@@ -11,6 +11,7 @@ import click
 
 from minimtl.common.lock import FolderBusy
 from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
+from minimtl.data.normalize import NORMALIZATIONS
 from minimtl.study.run import RunError
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
@@ -117,6 +118,20 @@ TRAINING_OPTIONS = [
         help="fused: each big weight read and written once per step (fast); readable: layer by layer, "
         "as the tutorial derives it (same numbers to float32 rounding)",
     ),
+    click.option(
+        "--normalize",
+        type=click.Choice(NORMALIZATIONS),
+        default=DEFAULTS.normalize,
+        show_default=True,
+        help="beyond the study: none = x/255 (the study); image = each image to mean 0, sd 1; "
+        "equalize = histogram equalisation, then /255",
+    ),
+    click.option(
+        "--crop-borders/--no-crop-borders",
+        default=DEFAULTS.crop_borders,
+        show_default=True,
+        help="beyond the study: cut uniform (black or white) borders off each image before resizing",
+    ),
 ]
 
 
@@ -132,7 +147,7 @@ def data_options(command):
 
 
 def training_options(command):
-    """Add --epochs, --batch-size, --lr, --patience and --step to a click command."""
+    """Add --epochs, --batch-size, --lr, --patience, --step, --normalize and --crop-borders to a click command."""
     return _add(TRAINING_OPTIONS, command)
 
 

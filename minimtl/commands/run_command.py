@@ -99,8 +99,8 @@ Without real data the run uses synthetic phantoms and says so.
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
-    arch, head, other_labels, epochs, batch_size, lr, patience, step, split_method, val_fraction, seed,
-    data_dir, image_size, crop, strict, out, name, resume_dir, progress,
+    arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, split_method,
+    val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
@@ -111,7 +111,7 @@ def run_command(
             config = RunConfig(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
-                seed=seed, step=step, patience=patience,
+                seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
             )  # fmt: skip
             try:
                 check_arch_and_head(config.arch, config.head)
@@ -125,7 +125,9 @@ def run_command(
                 )
             check_writable(run_dir)
         echo_err(memory_line(config, data_dir, synthetic))
-        collection = load_run_data(data_dir, config.image_size, config.crop, strict, progress, synthetic=synthetic)
+        collection = load_run_data(
+            data_dir, config.image_size, config.decode_crop, strict, progress, synthetic=synthetic
+        )
         metrics = train_and_report(
             config,
             collection,

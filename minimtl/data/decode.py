@@ -14,6 +14,9 @@ What comes in, and what happens to it:
 before any resize), so two files with identical pixels have the same hash whatever the requested
 image size. It equals the ``pixel_sha256`` column of the shared data's ``DUPLICATES.csv``.
 
+Uniform borders (``crop="borders+stretch"`` or ``"borders+center"``, off by default): the black or
+white frame some detectors leave is cut away first, by :func:`remove_uniform_borders`.
+
 Resizing to S x S (``crop="stretch"``, the study's choice, squashes the whole image;
 ``crop="center"`` first cuts the largest centred square, keeping the aspect ratio):
 each axis on its own, with Pillow ``BOX`` (exact area averaging, the analogue of OpenCV's
@@ -34,6 +37,9 @@ __all__ = [
     "read_gray8",
     "to_gray8",
     "resize_square",
+    "remove_uniform_borders",
+    "BORDER_TOLERANCE",
+    "BORDER_MAX_SHARE",
     "png_significant_bits",
     "describe_decode_error",
     "CROPS",
@@ -41,7 +47,9 @@ __all__ = [
     "ENLARGE_RESAMPLER",
 ]
 
-CROPS = ("stretch", "center")
+CROPS = ("stretch", "center", "borders+stretch", "borders+center")
+BORDER_TOLERANCE = 8  # a border line's pixels span at most this many gray levels
+BORDER_MAX_SHARE = 0.25  # at most this share of the height (width) is cut from each side
 SHRINK_RESAMPLER = Image.Resampling.BOX
 ENLARGE_RESAMPLER = Image.Resampling.BILINEAR
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -101,6 +109,37 @@ def to_gray8(image, significant_bits=None):
     return np.asarray(image, dtype=np.uint8)
 
 
+def remove_uniform_borders(pixels, tolerance=BORDER_TOLERANCE, max_share=BORDER_MAX_SHARE):
+    """Cut the uniform frame off an image, side by side.
+
+    The rule: from each edge inwards, a row (column) belongs to the border while its pixels span at
+    most ``tolerance`` gray levels (max - min) and, for the lines after the first, while its mean
+    stays within ``tolerance`` of the edge line's mean (one frame, not a dark lung field that happens
+    to be flat). At most ``max_share`` of the height (width) is removed from each side, so an image
+    that is flat all over is left alone.
+
+    Input: pixels, uint8 (H, W). Returns a view (h, w) of it without the border.
+    """
+    pixels = np.asarray(pixels)
+    spans = {
+        "rows": pixels.max(axis=1).astype(int) - pixels.min(axis=1),
+        "columns": pixels.max(axis=0).astype(int) - pixels.min(axis=0),
+    }
+    means = {"rows": pixels.mean(axis=1), "columns": pixels.mean(axis=0)}
+
+    def border_length(axis, order):
+        span, mean = spans[axis][order], means[axis][order]
+        limit = int(max_share * len(span))
+        k = 0
+        while k < limit and span[k] <= tolerance and abs(mean[k] - mean[0]) <= tolerance:
+            k += 1
+        return k
+
+    top, bottom = border_length("rows", slice(None)), border_length("rows", slice(None, None, -1))
+    left, right = border_length("columns", slice(None)), border_length("columns", slice(None, None, -1))
+    return pixels[top : pixels.shape[0] - bottom, left : pixels.shape[1] - right]
+
+
 def resize_square(pixels, image_size, crop="stretch"):
     """Resize 8-bit gray pixels to ``image_size`` x ``image_size``.
 
@@ -108,13 +147,15 @@ def resize_square(pixels, image_size, crop="stretch"):
     - pixels: uint8 array (H, W).
     - image_size: int S >= 1.
     - crop: ``"stretch"`` (whole image, aspect ratio not kept) or ``"center"`` (largest centred
-      square, aspect ratio kept).
+      square, aspect ratio kept); with a ``"borders+"`` prefix, uniform borders are cut off first.
 
     Returns:
     - uint8 array (S, S), a new array. Each axis uses BOX when shrinking, BILINEAR when growing.
     """
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {', '.join(CROPS)}; got {crop!r}")
+    if crop.startswith("borders+"):
+        pixels, crop = remove_uniform_borders(pixels), crop[len("borders+") :]
     height, width = pixels.shape
     if crop == "center":
         side = min(height, width)

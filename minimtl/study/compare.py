@@ -23,7 +23,11 @@ from minimtl.training.metrics import predicts_one_class
 
 __all__ = [
     "VARIANTS",
+    "GENERALIZATION_OPTIONS",
+    "GENERALIZATION_VARIANTS",
+    "ALL_VARIANTS",
     "Variant",
+    "rows_of",
     "PROTOCOLS",
     "STUDY_TABLE",
     "run_config",
@@ -39,11 +43,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Variant:
-    """One line of the comparison: an architecture and the options that make it."""
+    """One line of the comparison: an architecture and the options that make it.
+
+    ``options`` are RunConfig fields set on top of the comparison's own (for the options beyond the
+    study: normalize, crop_borders, augment); ``baseline`` names the variant it is paired with in
+    the tables (None: the single-task model of each task, as for the study's own models).
+    """
 
     name: str
     arch: str
     other_labels: str = "negative"
+    options: tuple = ()  # ((RunConfig field, value), ...)
+    baseline: str | None = None
 
 
 VARIANTS = (
@@ -55,7 +66,24 @@ VARIANTS = (
     Variant("multitask64-ignore", "multitask64", other_labels="ignore"),
 )
 
-# Which run gives each table row's numbers for each task; single-task is two models.
+# The options beyond the study, each as compare can run it on top of a study model: name -> fields.
+GENERALIZATION_OPTIONS = {
+    "image": (("normalize", "image"),),
+    "equalize": (("normalize", "equalize"),),
+    "borders": (("crop_borders", True),),
+    "augment": (("augment", True),),
+    "all": (("normalize", "image"), ("crop_borders", True), ("augment", True)),
+}
+GENERALIZATION_VARIANTS = tuple(
+    Variant(f"{base.name}+{option}", base.arch, base.other_labels, fields, baseline=base.name)
+    for base in VARIANTS
+    if base.name in ("single-tb", "multitask64", "multitask64-ignore")
+    for option, fields in GENERALIZATION_OPTIONS.items()
+)
+ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS}
+
+# The table rows of the study's models: which run gives each row's numbers for each task
+# (single-task is two models, one per task).
 ROWS = {
     "single-task": {"tb": "single-tb", "pneumonia": "single-pneumonia"},
     "multi-class": {"tb": "multiclass", "pneumonia": "multiclass"},
@@ -64,6 +92,29 @@ ROWS = {
     "multi-task 64, other labels ignored": {"tb": "multitask64-ignore", "pneumonia": "multitask64-ignore"},
 }
 BASELINE_ROW = "single-task"
+
+
+def rows_of(variants=VARIANTS):
+    """(rows, paired_with) for a comparison of ``variants``: table row -> {task: variant name}, in
+    order, and table row -> the row it is paired with (None for the baseline itself). The study's
+    models keep their rows above; each variant with an option gets a row of its own, paired with the
+    same model under the study's settings."""
+    names = {v.name for v in variants}
+    rows = {row: {t: n for t, n in tasks.items() if n in names} for row, tasks in ROWS.items()}
+    rows = {row: tasks for row, tasks in rows.items() if tasks}
+    paired = {row: (None if row == BASELINE_ROW else BASELINE_ROW) for row in rows}
+    row_of_variant = {name: row for row, tasks in ROWS.items() for name in tasks.values()}
+    for variant in variants:
+        if variant.baseline is None:
+            continue
+        base_row = row_of_variant[variant.baseline]
+        option = variant.name.split("+", 1)[1]
+        tasks = ("tb",) if variant.arch == "single-tb" else ("tb", "pneumonia")
+        row = f"{'single-tb' if variant.arch == 'single-tb' else base_row} + {option}"
+        rows[row] = {task: variant.name for task in tasks}
+        paired[row] = base_row
+    return rows, paired
+
 
 PROTOCOLS = {
     "study": {"split": "random", "val_fraction": 0.0},
@@ -83,7 +134,14 @@ METRICS = ("precision", "recall", "specificity", "f1", "roc_auc")
 
 def run_config(base, variant, protocol, seed):
     """The RunConfig of one (variant, seed) under a protocol, from the user's base options."""
-    return replace(base, arch=variant.arch, other_labels=variant.other_labels, seed=seed, **PROTOCOLS[protocol])
+    return replace(
+        base,
+        arch=variant.arch,
+        other_labels=variant.other_labels,
+        seed=seed,
+        **PROTOCOLS[protocol],
+        **dict(variant.options),
+    )
 
 
 def metric_value(task_metrics, name):
@@ -175,7 +233,7 @@ def single_seed_detectable(se, power=0.8, alpha=0.05):
     return None if se is None else float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
 
 
-def summarise(per_run, seeds, key="tasks", exclude_collapsed=False):
+def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VARIANTS):
     """Aggregate per-run metrics into table rows.
 
     Inputs:
@@ -186,13 +244,15 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False):
     - key: "tasks" (the proper test set) or "reshuffled" (the study notebook's way)
     - exclude_collapsed: leave out every run whose head gave all its test images one class (and, in
       the paired comparisons, every seed where either run did)
+    - variants: the comparison's variants (they decide the rows and what each row is paired with)
 
-    Returns {row: {task: {"constant_predictions", "seeds_used", metric: {"per_seed", "mean", "sd",
-    "ci95", "n", "vs_single_task": paired differences (with "delong" per seed and "detectable" for
-    ROC-AUC) or None}}}}.
+    Returns {row: {task: {"constant_predictions", "seeds_used", "paired_with", metric: {"per_seed",
+    "mean", "sd", "ci95", "n", "vs_baseline": paired differences (with "delong" per seed and
+    "detectable" for ROC-AUC) or None}}}}.
     """
+    rows, paired_with = rows_of(variants)
     summary = {}
-    for row, by_task in ROWS.items():
+    for row, by_task in rows.items():
         summary[row] = {}
         for task, variant_name in by_task.items():
             runs = [per_run.get((variant_name, seed)) for seed in seeds]
@@ -200,8 +260,10 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False):
                 continue
             collapsed = [predicts_one_class(r[key][task]["confusion_matrix"]) for r in runs]
             kept = [not c or not exclude_collapsed for c in collapsed]
-            baseline = [per_run.get((ROWS[BASELINE_ROW][task], seed)) for seed in seeds]
-            has_baseline = row != BASELINE_ROW and all(b is not None and key in b for b in baseline)
+            base_row = paired_with[row]
+            base_name = rows.get(base_row, {}).get(task) if base_row else None
+            baseline = [per_run.get((base_name, seed)) for seed in seeds]
+            has_baseline = base_name is not None and all(b is not None and key in b for b in baseline)
             if has_baseline:
                 base_kept = [
                     not exclude_collapsed or not predicts_one_class(b[key][task]["confusion_matrix"]) for b in baseline
@@ -210,16 +272,17 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False):
             summary[row][task] = {
                 "constant_predictions": sum(collapsed),
                 "seeds_used": [seed for seed, k in zip(seeds, kept) if k],
+                "paired_with": base_row if has_baseline else None,
             }
             for metric in METRICS:
                 values = [metric_value(r[key][task], metric) if k else None for r, k in zip(runs, kept)]
-                entry = {"per_seed": values, **mean_interval(values, bounds=(0.0, 1.0)), "vs_single_task": None}
+                entry = {"per_seed": values, **mean_interval(values, bounds=(0.0, 1.0)), "vs_baseline": None}
                 if has_baseline:
                     model_paired = [v if p else None for v, p in zip(values, paired)]
                     base_values = [metric_value(b[key][task], metric) if p else None for b, p in zip(baseline, paired)]
-                    entry["vs_single_task"] = paired_differences(model_paired, base_values)
+                    entry["vs_baseline"] = paired_differences(model_paired, base_values)
                     if metric == "roc_auc" and key == "tasks":
-                        _add_delong(entry["vs_single_task"], runs, baseline, paired, task)
+                        _add_delong(entry["vs_baseline"], runs, baseline, paired, task)
                 summary[row][task][metric] = entry
     return summary
 

@@ -4,7 +4,7 @@ from sklearn.metrics import roc_curve
 
 from minimtl.common.atomic import write_json
 from minimtl.common.messages import plural
-from minimtl.study.compare import BASELINE_ROW, ROWS, STUDY_TABLE
+from minimtl.study.compare import STUDY_TABLE
 from minimtl.study.plots import plt, save_figure
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
@@ -59,8 +59,8 @@ def _delong_cell(paired):
 
 
 def _task_tables(summary, task, study_numbers=True):
-    """The metrics table of one task, then its paired comparisons with single-task."""
-    rows = [row for row in ROWS if task in summary.get(row, {})]
+    """The metrics table of one task, then its paired comparisons with each row's baseline."""
+    rows = [row for row in summary if task in summary[row]]
     out = [
         "| model | study P / R | precision | recall | specificity | F1 | ROC-AUC | one class | seeds |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -76,30 +76,32 @@ def _task_tables(summary, task, study_numbers=True):
         )
     out += [
         "",
-        "Paired with single-task on the same seeds and test images (model - single-task): mean difference "
-        "[95% t interval over seeds], Wilcoxon signed-rank p, seeds better/worse/equal; DeLong: seeds whose "
-        "per-seed test (same test images) gives p < 0.05, and how many of those favour the model.",
+        "Paired with its baseline on the same seeds and test images (model - baseline; the baseline is "
+        "single-task for the study's models, the same model under the study's settings for the options "
+        "beyond it): mean difference [95% t interval over seeds], Wilcoxon signed-rank p, seeds "
+        "better/worse/equal; DeLong: seeds whose per-seed test (same test images) gives p < 0.05, and how "
+        "many of those favour the model.",
         "",
-        "| model | ROC-AUC diff | Wilcoxon p | seeds +/-/= | DeLong p<0.05 | recall diff | Wilcoxon p | "
+        "| model | vs | ROC-AUC diff | Wilcoxon p | seeds +/-/= | DeLong p<0.05 | recall diff | Wilcoxon p | "
         "precision diff | Wilcoxon p |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        if row == BASELINE_ROW:
-            continue
         cells = summary[row][task]
-        auc, recall, precision = (cells[m]["vs_single_task"] for m in ("roc_auc", "recall", "precision"))
+        if cells["paired_with"] is None:
+            continue
+        auc, recall, precision = (cells[m]["vs_baseline"] for m in ("roc_auc", "recall", "precision"))
         if auc is None:
             continue
         out.append(
-            f"| {row} | {_diff(auc, scale=1, digits=3)} | {_p(auc['wilcoxon_p'])} | {_seeds(auc)} | "
-            f"{_delong_cell(auc)} | {_diff(recall)} | {_p(recall['wilcoxon_p'])} | {_diff(precision)} | "
-            f"{_p(precision['wilcoxon_p'])} |"
+            f"| {row} | {cells['paired_with']} | {_diff(auc, scale=1, digits=3)} | {_p(auc['wilcoxon_p'])} | "
+            f"{_seeds(auc)} | {_delong_cell(auc)} | {_diff(recall)} | {_p(recall['wilcoxon_p'])} | "
+            f"{_diff(precision)} | {_p(precision['wilcoxon_p'])} |"
         )
     detectable = [
-        (row, summary[row][task]["roc_auc"]["vs_single_task"].get("detectable"))
+        (row, summary[row][task]["roc_auc"]["vs_baseline"].get("detectable"))
         for row in rows
-        if row != BASELINE_ROW and summary[row][task]["roc_auc"]["vs_single_task"]
+        if summary[row][task]["roc_auc"]["vs_baseline"]
     ]
     lines = [f"{row}: {_power_text(d)}" for row, d in detectable if d and (d["one_seed"] is not None or d["all_seeds"])]
     if lines:
@@ -120,9 +122,9 @@ def _power_text(d):
 def _delong_details(summary, task, seeds):
     """Per seed and model: the DeLong AUC difference, its standard error and p."""
     out = ["| model | seed | AUC diff | SE | p |", "| --- | --- | --- | --- | --- |"]
-    for row in ROWS:
-        paired = summary.get(row, {}).get(task, {}).get("roc_auc", {}).get("vs_single_task")
-        if not paired or row == BASELINE_ROW:
+    for row in summary:
+        paired = summary[row].get(task, {}).get("roc_auc", {}).get("vs_baseline")
+        if not paired:
             continue
         for seed, result in zip(seeds, paired.get("delong", [])):
             if result is not None:
@@ -148,12 +150,12 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
         "",
     ]
     for task in TASKS:
-        if not any(task in summary.get(row, {}) for row in ROWS):
+        if not any(task in cells for cells in summary.values()):
             continue
         out += [f"## {TASK_TITLES[task]}: every run", ""] + _task_tables(summary, task) + [""]
         details = _delong_details(summary, task, settings["seeds"])
         if details:
-            out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus single-task's):", ""]
+            out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus its baseline's):", ""]
             out += details + [""]
         if without_collapsed is not None:
             out += [f"## {TASK_TITLES[task]}: without collapsed runs", ""]
@@ -168,9 +170,9 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
             "| model | task | precision | recall | ROC-AUC |",
             "| --- | --- | --- | --- | --- |",
         ]
-        for row in ROWS:
+        for row in reshuffled_summary:
             for task in TASKS:
-                cells = reshuffled_summary.get(row, {}).get(task)
+                cells = reshuffled_summary[row].get(task)
                 if cells:
                     out.append(
                         f"| {row} | {task} | {_pct(cells['precision'])} | {_pct(cells['recall'])} | "
@@ -196,7 +198,7 @@ def plot_metric_dots(summary, path, synthetic=False):
     """Per task and metric: each seed's value as a dot, the mean with its 95% interval as a bar."""
     metrics = ("precision", "recall", "roc_auc")
     fig, axes = plt.subplots(len(TASKS), len(metrics), figsize=(4.2 * len(metrics), 3.6 * len(TASKS)), squeeze=False)
-    rows = list(ROWS)
+    rows = list(summary)
     for i, task in enumerate(TASKS):
         for j, metric in enumerate(metrics):
             ax = axes[i][j]
@@ -225,14 +227,18 @@ def plot_metric_dots(summary, path, synthetic=False):
     save_figure(fig, path)
 
 
-def plot_roc_curves(per_run, seeds, path, model_choice, synthetic=False):
+def plot_roc_curves(per_run, seeds, rows, path, model_choice, synthetic=False):
     """ROC curves of every model and seed on its test images, one panel per task, for the model each
-    run stands for (the same model the table scores; ``model_choice`` says which, for the title)."""
+    run stands for (the same model the table scores; ``model_choice`` says which, for the title).
+    rows: table row -> {task: variant name} (:func:`minimtl.study.compare.rows_of`)."""
     fig, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 5), squeeze=False)
     for ax, task in zip(axes[0], TASKS):
-        for color, row in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], ROWS):
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for color, row in zip(colors * (1 + len(rows) // len(colors)), rows):
+            if task not in rows[row]:
+                continue
             for k, seed in enumerate(seeds):
-                scores = per_run.get((ROWS[row][task], seed), {}).get("scores", {}).get(task)
+                scores = per_run.get((rows[row][task], seed), {}).get("scores", {}).get(task)
                 if scores is None or len(set(scores["label"])) < 2:
                     continue
                 fpr, tpr, _ = roc_curve(scores["label"], scores["score"])

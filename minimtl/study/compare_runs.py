@@ -128,7 +128,11 @@ def plan_commands(base, out, protocol, seeds, variants=VARIANTS, data_dir=None):
         else:
             args = []
             for field, option in RUN_OPTIONS.items():
-                args += [option, str(getattr(config, field))]
+                value = getattr(config, field)
+                if isinstance(value, bool):  # a flag: --crop-borders or --no-crop-borders
+                    args.append(option if value else option.replace("--", "--no-", 1))
+                else:
+                    args += [option, str(value)]
             args += ["--out", str(run_dir.path.parent), "--name", run_dir.path.name]
             if data_dir is not None:
                 args += ["--data-dir", str(data_dir)]
@@ -141,6 +145,7 @@ RUN_OPTIONS = {
     "arch": "--arch", "head": "--head", "other_labels": "--other-labels", "image_size": "--image-size",
     "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
     "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
+    "normalize": "--normalize", "crop_borders": "--crop-borders",
 }  # fmt: skip
 
 
@@ -157,7 +162,7 @@ def _train_one(config, collection, run_dir, threads=None, progress=no_progress):
 
 def run_all(
     base,
-    collection,
+    collection_for,
     out,
     protocol,
     seeds,
@@ -170,6 +175,9 @@ def run_all(
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "scores",
     "reshuffled"?}} for the model each run stands for.
 
+    collection_for(config): the images a run of ``config`` trains on (decoded with its
+    ``decode_crop``; one collection serves every run that decodes alike).
+
     jobs > 1 trains that many runs at once in worker processes (joblib), each with cores / jobs
     Numba threads; results do not depend on the thread count, so they equal those of jobs=1.
     """
@@ -180,7 +188,9 @@ def run_all(
     log(f"{len(runs) - len(pending)} finished runs reused, {len(pending)} to train or resume")
     if jobs > 1 and pending:
         threads = max(1, len(os.sched_getaffinity(0)) // jobs) if hasattr(os, "sched_getaffinity") else 1
-        tasks = (delayed(_train_one)(config, collection, run_dir, threads) for _, _, config, run_dir in pending)
+        tasks = (
+            delayed(_train_one)(config, collection_for(config), run_dir, threads) for _, _, config, run_dir in pending
+        )
         finished = Parallel(n_jobs=jobs, return_as="generator")(tasks)
         for number, ((variant, seed, _, _), seconds) in enumerate(zip(pending, finished), start=1):
             log(f"[{number}/{len(pending)}] {variant.name} seed {seed}: done in {seconds:.0f} s")
@@ -189,18 +199,18 @@ def run_all(
         for number, (variant, seed, config, run_dir) in enumerate(pending, start=1):
             prefix = f"[{number}/{len(pending)}] {variant.name} seed {seed}"
             log(f"{prefix}: {'resuming' if run_dir.config.exists() else 'training'} ...")
-            seconds = _train_one(config, collection, run_dir, progress=progress)
+            seconds = _train_one(config, collection_for(config), run_dir, progress=progress)
             spent += seconds
             left = spent / number * (len(pending) - number) / 60
             log(f"{prefix}: done in {seconds:.0f} s; about {left:.1f} min left")
     per_run = {}
-    for variant, seed, _, run_dir in runs:
+    for variant, seed, config, run_dir in runs:
         metrics = json.loads(run_dir.metrics.read_text())
         entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, metrics.get("weights", "last"))}
         entry["seconds"] = sum(row["seconds"] for row in _history(run_dir))
         if reshuffled:
             if not run_dir.reshuffled.exists():
-                write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection))
+                write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
             stored = json.loads(run_dir.reshuffled.read_text())
             entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
         per_run[(variant.name, seed)] = entry

@@ -138,7 +138,7 @@ def score_test_images(model, config, collection, test_index):
     run's step scores (:func:`minimtl.training.steps.scorer`)."""
     spec = ARCHITECTURES[config.arch]
     forward, batch_size = scorer(config.step, model, config.batch_size)
-    logits = predict_logits(forward, model.head_names, collection.images, test_index, batch_size)
+    logits = predict_logits(forward, model.head_names, collection.images, test_index, batch_size, config.normalize)
     results = score_tasks(spec, logits, collection, test_index)
     extra = {}
     if spec.multiclass:

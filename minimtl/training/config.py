@@ -15,7 +15,9 @@ class RunConfig:
     seed is fixed (0) and 10% of the training side is held out for validation. ``step`` chooses
     how each training step is computed ("fused", the default, or "readable": the same numbers to
     float32 rounding, see :mod:`minimtl.training.steps`). ``patience`` > 0 stops a run whose
-    validation loss has not improved for that many epochs (0: never, as the study).
+    validation loss has not improved for that many epochs (0: never, as the study). ``normalize``
+    ("none", "image", "equalize": :mod:`minimtl.data.normalize`) and ``crop_borders`` (cut uniform
+    borders before resizing) go beyond the study; both are off by default.
     """
 
     arch: str = "multitask64"
@@ -35,6 +37,14 @@ class RunConfig:
     seed: int = 0
     step: str = "fused"
     patience: int = 0
+    normalize: str = "none"
+    crop_borders: bool = False
+
+    @property
+    def decode_crop(self):
+        """The ``crop`` the images are decoded with: "stretch" or "center", with "borders+" first when
+        uniform borders are cut off."""
+        return f"borders+{self.crop}" if self.crop_borders else self.crop
 
     def to_dict(self):
         return asdict(self)

@@ -10,15 +10,16 @@ from minimtl.training.tasks import head_targets, task_predictions
 __all__ = ["predict_logits", "dataset_loss", "score_tasks", "multiclass_confusion"]
 
 
-def predict_logits(forward, head_names, images, index, batch_size):
+def predict_logits(forward, head_names, images, index, batch_size, normalize="none"):
     """Logits of every head for ``images[index]``, in batches: dict head -> float64 (len(index), K).
 
     forward: a callable from network input (n, 1, S, S) to dict head -> logits, e.g. ``model.forward``
-    or :func:`minimtl.training.steps.scorer`'s; head_names: the model's heads.
+    or :func:`minimtl.training.steps.scorer`'s; head_names: the model's heads; normalize: how the
+    pixels become input (the run's own, :func:`minimtl.data.to_input`).
     """
     chunks = {name: [] for name in head_names}
     for start in range(0, len(index), batch_size):
-        logits = forward(to_input(images[index[start : start + batch_size]]))
+        logits = forward(to_input(images[index[start : start + batch_size]], normalize))
         for name, z in logits.items():
             chunks[name].append(np.asarray(z, dtype=np.float64))
     if len(index) == 0:

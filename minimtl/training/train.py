@@ -149,7 +149,7 @@ class Trainer:
     def step(self, batch_index):
         """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses)."""
         c = self.collection
-        logits = self.train_step.forward(to_input(c.images[batch_index]))
+        logits = self.train_step.forward(to_input(c.images[batch_index], self.config.normalize))
         targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
         total, per_head, dlogits = total_loss(logits, targets)
         if not np.isfinite(total):
@@ -213,7 +213,14 @@ class Trainer:
         val = self.split.val
         if len(val) == 0:
             return {}
-        logits = predict_logits(self.score_forward, self.model.head_names, self.collection.images, val, self.eval_batch)
+        logits = predict_logits(
+            self.score_forward,
+            self.model.head_names,
+            self.collection.images,
+            val,
+            self.eval_batch,
+            self.config.normalize,
+        )
         total, per_head = dataset_loss(self.spec, logits, self.collection, val, self.config.other_labels)
         row = {"val_loss": total}
         row.update({f"val_loss_{head}": loss for head, loss in per_head.items()})
