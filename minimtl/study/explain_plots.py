@@ -57,7 +57,7 @@ def plot_mean_maps(task_saliency, collection, inside_share, title, path):
     outside the box from ``inside_share`` (method -> group -> share or None). Written to ``path``."""
     methods = list(task_saliency.maps)
     groups = list(CLASS_SAMPLES)
-    fig, axes = plt.subplots(len(methods), len(groups), figsize=(3.0 * len(groups), 3.1 * len(methods) + 0.5))
+    fig, axes = plt.subplots(len(methods), len(groups), figsize=(3.0 * len(groups), 3.5 * len(methods) + 0.5))
     axes = np.asarray(axes).reshape(len(methods), len(groups))
     side = collection.images.shape[1]
     for i, method in enumerate(methods):
