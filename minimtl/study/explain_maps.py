@@ -14,10 +14,11 @@ Images (indices into the collection; all test images, none seen in training):
   errors.
 
 The lung box: :data:`LUNG_BOX`, rows 15%-85% and columns 20%-80% of the image (70% of the
-height, 60% of the width, 42% of the area), a fixed stand-in for the lung fields of a stretched
-PA chest film, drawn around both lungs on the mean image of each dataset at 64 px. It is not a
-segmentation: it also holds the mediastinum and the heart, and misses the costophrenic angles
-of a large chest. A map spread evenly over the image would put 58% of its mass outside.
+height, 60% of the width, about 42% of the area after rounding to pixels), a fixed stand-in for
+the lung fields of a stretched PA chest film, drawn around both lungs on the mean image of each
+dataset at 64 px. It is not a segmentation: it also holds the mediastinum and the heart, and
+misses the costophrenic angles of a large chest. A map spread evenly over the image would put
+about 58% of its mass outside.
 """
 
 from dataclasses import dataclass

@@ -3,7 +3,17 @@
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.study.explain_maps import CLASS_SAMPLES, OUTCOMES
 
-__all__ = ["render_explain", "separation_words"]
+__all__ = ["render_explain", "separation_words", "ZERO_MAPS"]
+
+# why a map can be zero at every pixel, per method
+ZERO_MAPS = {
+    "gradient": "every hidden unit of the head is off (ReLU) for those images, so the score is the head's bias "
+    "alone and no pixel can move it; the head has nothing to say about them.",
+    "smoothgrad": "the head's hidden units stay off for every noisy copy of those images.",
+    "gradcam": "the weighted sum of the conv maps is negative at every pixel, which on a first conv layer (maps "
+    "that mostly follow the local brightness) happens whenever the filters the score rewards on average are "
+    "outweighed by those it punishes, or the head's units are all off.",
+}
 
 
 def separation_words(separation):
@@ -98,14 +108,8 @@ def _saliency_section(document):
         for method, zero in summary["all_zero_maps"].items():
             if zero:
                 lines.append(
-                    f"- {task}, {method}: {zero} of {summary['maps']} maps are zero everywhere (left out of the shares"
-                    + (
-                        "): the weighted sum of the conv maps is negative at every pixel, which on a first conv "
-                        "layer (maps that mostly follow the local brightness) happens whenever the filters the "
-                        "score rewards on average are outweighed by those it punishes."
-                        if method == "gradcam"
-                        else ")."
-                    )
+                    f"- {task}, {method}: {zero} of {summary['maps']} maps are zero everywhere (left out of the "
+                    f"shares): {ZERO_MAPS[method]}"
                 )
         own = {m: s["own"] for m, s in summary["outside_box"].items() if s["own"] is not None}
         if own:
@@ -145,7 +149,7 @@ def _shift_section(document):
     lines = [
         "## 4. Shift test: changes a disease detector should shrug off",
         "",
-        f"Each task's own test images, scored again after one shift at a time ({shift['images']}). A small AUC "
+        "Each task's own test images (split.json), scored again after one shift at a time. A small AUC "
         "change is what a lung reader shows; a large one means the score used what the shift changed. The "
         "mean P(disease) change shows a shift moving every score (the 0.5 threshold) without reordering them.",
         "",
@@ -170,6 +174,27 @@ def _shift_section(document):
         if changes:
             worst = min(changes, key=changes.get)
             lines.append(f"- {task}: the largest AUC loss is {changes[worst]:+.3f}, after `{worst}`.")
+    return lines + [""]
+
+
+def _in_short(document):
+    """The headline numbers, one line each."""
+    lines = ["## In short", ""]
+    for task, entry in document["site_separation"]["tasks"].items():
+        words = separation_words(entry["separation"])
+        lines.append(f"- Site separation, ROC-AUC {_number(entry['auc'])}: the {task} score {words}.")
+    for task, summary in document["saliency"].items():
+        shares = ", ".join(f"{m} {_percent(s['own'])}" for m, s in summary["outside_box"].items())
+        lines.append(f"- {task}: saliency outside the lung box on its own test images: {shares}.")
+    if document["shift_test"] is not None:
+        for task, result in document["shift_test"]["tasks"].items():
+            changes = {n: a["auc_change"] for n, a in result["shifted"].items() if a.get("auc_change") is not None}
+            if changes:
+                worst = min(changes, key=changes.get)
+                lines.append(
+                    f"- {task}: test ROC-AUC {_number(result['auc'])}; the largest change after a shift is "
+                    f"{changes[worst]:+.3f} (`{worst}`)."
+                )
     return lines + [""]
 
 
@@ -202,5 +227,12 @@ def render_explain(document):
         "- All numbers come from one model of one seed; compare seeds before concluding.",
         "",
     ]
-    sections = header + _site_section(document) + [""] + _saliency_section(document) + _figures_section(document)
+    sections = (
+        header
+        + _in_short(document)
+        + _site_section(document)
+        + [""]
+        + _saliency_section(document)
+        + _figures_section(document)
+    )
     return "\n".join(sections + _shift_section(document) + caveats)
