@@ -102,6 +102,12 @@ def saliency_maps(run, images, head, unit, method, noise_rng, smoothgrad=SMOOTHG
     return out
 
 
+def _mean_or_none(shares):
+    """Mean of the shares that exist (a zero map has none, NaN); None when none exists."""
+    shares = shares[~np.isnan(shares)]
+    return float(shares.mean()) if len(shares) else None
+
+
 def _pick(index, count, rng):
     """Up to ``count`` of ``index``, drawn without replacement, sorted."""
     if len(index) <= count:
@@ -151,15 +157,13 @@ class TaskSaliency:
             share = outside_share(maps, inside)
             rows = {group: self.rows(group) for group in CLASS_SAMPLES}
             rows["own"] = np.r_[rows["disease"], rows["normal"]]
-            outside[method] = {
-                group: (None if np.isnan(share[r]).all() else float(np.nanmean(share[r]))) if len(r) else None
-                for group, r in rows.items()
-            }
+            outside[method] = {group: _mean_or_none(share[r]) for group, r in rows.items()}
         return {
             "head": self.head,
             "unit": self.unit,
             "maps": int(len(self.computed)),
-            # Grad-CAM's ReLU zeroes a whole map when the rewarded filters fire less than the punished ones
+            # a map is zero everywhere when the head's hidden units are all off for the image (or, for
+            # Grad-CAM, when its ReLU finds the weighted sum of the conv maps negative at every pixel)
             "all_zero_maps": {method: int(np.sum(maps.max(axis=(1, 2)) <= 0)) for method, maps in self.maps.items()},
             "images": {
                 group: {"available": self.available[group], "paths": collection.paths[index].tolist()}
