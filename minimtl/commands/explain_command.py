@@ -34,7 +34,13 @@ hospitals apart (0.5: not at all; near 1: the head has learned the site).
     help="the run's images [default: the run's own data folder]",
 )
 @click.option("--task", type=click.Choice(["tb", "pneumonia"]), default=None, help="[default: every task of the run]")
-@click.option("--images", type=click.IntRange(min=1), default=16, show_default=True, help="images per outcome grid")
+@click.option(
+    "--images",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="N test images per outcome grid (tp, fp, fn, tn); 4N per class for the mean maps and the shares",
+)
 @click.option("--method", type=click.Choice([*METHODS, "all"]), default="all", show_default=True)
 @click.option(
     "--weights",
