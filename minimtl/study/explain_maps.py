@@ -148,7 +148,8 @@ class TaskSaliency:
         return maps.mean(axis=0) if len(maps) else np.zeros(self.maps[method].shape[1:])
 
     def summary(self, collection, inside):
-        """JSON-ready numbers: the score, how many maps were computed and how many of them are zero
+        """JSON-ready numbers: the score, how many maps were computed, the range of their images'
+        P(disease) (``score_range``, 0 for a collapsed head), how many maps are zero
         everywhere (per method), each group's images (paths) and how many were available, and per
         method the mean share of saliency outside the box (``inside``: bool (S, S)) for each
         class sample and for ``own`` (disease and normal together); None for an empty group."""
@@ -162,6 +163,8 @@ class TaskSaliency:
             "head": self.head,
             "unit": self.unit,
             "maps": int(len(self.computed)),
+            # one P(disease) for every image: a collapsed head (docs/study.md), whose maps say nothing
+            "score_range": float(np.ptp(self.probability)) if len(self.probability) else None,
             # a map is zero everywhere when the head's hidden units are all off for the image (or, for
             # Grad-CAM, when its ReLU finds the weighted sum of the conv maps negative at every pixel)
             "all_zero_maps": {method: int(np.sum(maps.max(axis=(1, 2)) <= 0)) for method, maps in self.maps.items()},

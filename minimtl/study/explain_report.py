@@ -3,8 +3,9 @@
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.study.explain_maps import CLASS_SAMPLES, OUTCOMES
 
-__all__ = ["render_explain", "separation_words", "ZERO_MAPS"]
+__all__ = ["render_explain", "separation_words", "site_sentence", "ZERO_MAPS", "COLLAPSED"]
 
+COLLAPSED = 0.01  # a head whose P(disease) spans less than this over the mapped images is called collapsed
 # why a map can be zero at every pixel, per method
 ZERO_MAPS = {
     "gradient": "every hidden unit of the head is off (ReLU) for those images, so the score is the head's bias "
@@ -27,6 +28,17 @@ def separation_words(separation):
     if separation >= 0.6:
         return "tells the two hospitals' healthy images apart somewhat"
     return "hardly tells the two hospitals' healthy images apart"
+
+
+def site_sentence(task, entry):
+    """One sentence on a task's site separation (``entry`` from ``site_separation``), with its direction."""
+    sentence = f"the {task} score {separation_words(entry['separation'])}"
+    if entry["auc"] is not None and entry["auc"] < 0.5 and entry["separation"] >= 0.6:
+        sentence += (
+            f" (the other way round: the other hospital's healthy images get the higher P({task}), as images "
+            "unlike any the head was taught on can)"
+        )
+    return sentence + "."
 
 
 def _number(value, digits=3):
@@ -72,7 +84,8 @@ def _site_section(document):
         )
     lines.append("")
     for task, entry in site["tasks"].items():
-        lines.append(f"- The {task} score {separation_words(entry['separation'])}.")
+        sentence = site_sentence(task, entry)
+        lines.append(f"- {sentence[0].upper()}{sentence[1:]}")
     return lines
 
 
@@ -173,7 +186,7 @@ def _shift_section(document):
         changes = {n: a["auc_change"] for n, a in result["shifted"].items() if a.get("auc_change") is not None}
         if changes:
             worst = min(changes, key=changes.get)
-            lines.append(f"- {task}: the largest AUC loss is {changes[worst]:+.3f}, after `{worst}`.")
+            lines.append(f"- {task}: the worst AUC change is {changes[worst]:+.3f}, after `{worst}`.")
     return lines + [""]
 
 
@@ -181,18 +194,23 @@ def _in_short(document):
     """The headline numbers, one line each."""
     lines = ["## In short", ""]
     for task, entry in document["site_separation"]["tasks"].items():
-        words = separation_words(entry["separation"])
-        lines.append(f"- Site separation, ROC-AUC {_number(entry['auc'])}: the {task} score {words}.")
+        lines.append(f"- Site separation, ROC-AUC {_number(entry['auc'])}: {site_sentence(task, entry)}")
     for task, summary in document["saliency"].items():
         shares = ", ".join(f"{m} {_percent(s['own'])}" for m, s in summary["outside_box"].items())
         lines.append(f"- {task}: saliency outside the lung box on its own test images: {shares}.")
+        if summary.get("score_range") is not None and summary["score_range"] < COLLAPSED:
+            lines.append(
+                f"- **The {task} head is collapsed**: P({task}) varies by less than {COLLAPSED} over the "
+                f"{summary['maps']} images mapped (its hidden units are off for almost every image; docs/study.md), "
+                "so its maps and AUCs describe a constant, not a reader of the lungs."
+            )
     if document["shift_test"] is not None:
         for task, result in document["shift_test"]["tasks"].items():
             changes = {n: a["auc_change"] for n, a in result["shifted"].items() if a.get("auc_change") is not None}
             if changes:
                 worst = min(changes, key=changes.get)
                 lines.append(
-                    f"- {task}: test ROC-AUC {_number(result['auc'])}; the largest change after a shift is "
+                    f"- {task}: test ROC-AUC {_number(result['auc'])}; the worst AUC change after a shift is "
                     f"{changes[worst]:+.3f} (`{worst}`)."
                 )
     return lines + [""]
@@ -205,8 +223,13 @@ def render_explain(document):
     header = [
         f"# What the {document['arch']} run looks at" + (" (SYNTHETIC phantoms)" if synthetic else ""),
         "",
-        f"Run `{document['run']}`: {document['arch']}, {options['head']} heads, other dataset's images as "
-        f"`{options['other_labels']}`, {options['image_size']} px, {options['split']} split, seed {options['seed']}, "
+        f"Run `{document['run']}`: {document['arch']}, {options['head']} heads, "
+        + (
+            f"other dataset's images as `{options['other_labels']}`, "
+            if document["arch"].startswith("multitask")
+            else ""
+        )
+        + f"{options['image_size']} px, {options['split']} split, seed {options['seed']}, "
         f"{options['epochs']} epochs. Model explained: **{document['weights']}** "
         f"({SAVED_MODELS[document['weights']][1]}, `{document['weights_file']}`). Every number is also in "
         "`explain.json`.",
