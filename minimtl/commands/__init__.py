@@ -19,6 +19,7 @@ COMMANDS = {
     "run": ("minimtl.commands.run_command", "run_command"),
     "evaluate": ("minimtl.commands.evaluate_command", "evaluate_command"),
     "compare": ("minimtl.commands.compare_command", "compare_command"),
+    "explain": ("minimtl.commands.explain_command", "explain_command"),
 }
 
 SHORT_HELP = {
@@ -26,6 +27,7 @@ SHORT_HELP = {
     "run": "Train one architecture and write runs/NAME/.",
     "evaluate": "Score a saved model on its own test images or another site.",
     "compare": "Every architecture over several seeds, with intervals.",
+    "explain": "Saliency maps, site shortcut and shift test of a saved run.",
 }
 
 

@@ -23,6 +23,7 @@ RUN_FILES = {
     "best": ("best.npz", "the weights of the best validation epoch"),
     "skipped": ("skipped.csv", "the data folder's files that could not be used, and why"),
     "reshuffled": ("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)"),
+    "explain": ("explain", "folder: saliency maps, site shortcut and shift test (python cli.py explain)"),
 }
 
 # the saved models of a run: weights name -> (RUN_FILES key of its file, what it is)

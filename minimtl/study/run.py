@@ -246,8 +246,8 @@ def _train_and_write(trainer, config, collection, folder, log):
     for task, task_metrics in chosen_tasks(metrics).items():
         if task_metrics["one_class"]:
             metrics["warnings"].append(
-                f"the {task} head of the {metrics['weights']} model predicts one class for every test image "
-                "(a collapsed head: docs/study.md)"
+                f"the {task} head of the {SAVED_MODELS[metrics['weights']][1]}'s model predicts one class for every "
+                "test image (a collapsed head: docs/study.md)"
             )
     for warning in metrics["warnings"][len(trainer.warnings) :]:
         log(f"warning: {warning}")
