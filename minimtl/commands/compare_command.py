@@ -85,7 +85,7 @@ from minimtl.training.train import TrainingInterrupted
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
     seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, normalize, crop_borders,
-    data_dir, image_size, crop, strict, out, jobs, plan, progress,
+    augment, data_dir, image_size, crop, strict, out, jobs, plan, progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
@@ -106,7 +106,7 @@ def compare_command(
     out = out or Path("compare") / f"{protocol}-{image_size}px-{epochs}ep"
     base = RunConfig(
         image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step,
-        normalize=normalize, crop_borders=crop_borders,
+        normalize=normalize, crop_borders=crop_borders, augment=augment,
     )  # fmt: skip
     seed_list = list(range(seeds))
     try:
@@ -150,6 +150,7 @@ def compare_command(
         "step": step,
         "normalize": normalize,
         "crop_borders": crop_borders,
+        "augment": augment,
         "seeds": seed_list,
         "variants": chosen,
         "synthetic": bool(collection.synthetic),

@@ -132,6 +132,13 @@ TRAINING_OPTIONS = [
         show_default=True,
         help="beyond the study: cut uniform (black or white) borders off each image before resizing",
     ),
+    click.option(
+        "--augment/--no-augment",
+        default=DEFAULTS.augment,
+        show_default=True,
+        help="beyond the study: change every training batch at random as hospitals differ (shift, zoom, "
+        "contrast, gamma, black borders, burned-in markers)",
+    ),
 ]
 
 
@@ -147,7 +154,8 @@ def data_options(command):
 
 
 def training_options(command):
-    """Add --epochs, --batch-size, --lr, --patience, --step, --normalize and --crop-borders to a click command."""
+    """Add --epochs, --batch-size, --lr, --patience, --step and the options beyond the study (--normalize,
+    --crop-borders, --augment) to a click command."""
     return _add(TRAINING_OPTIONS, command)
 
 

@@ -99,7 +99,7 @@ Without real data the run uses synthetic phantoms and says so.
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
-    arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, split_method,
+    arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, augment, split_method,
     val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress,
 ):  # fmt: skip
     try:
@@ -112,6 +112,7 @@ def run_command(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
                 seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
+                augment=augment,
             )  # fmt: skip
             try:
                 check_arch_and_head(config.arch, config.head)

@@ -141,29 +141,45 @@ def change_contrast(images, factor, centre=None):
     return np.clip(np.rint(mid + factor * (x - mid)), 0, 255).astype(np.uint8)
 
 
-def _interpolation_matrix(side, factor):
-    """R (side, side): output p samples input position c + (p - c) / factor, c = (side - 1) / 2,
-    by linear interpolation between its two neighbours; a position off the image gives 0 (black)."""
-    position = (side - 1) / 2 + (np.arange(side) - (side - 1) / 2) / factor
-    below = np.floor(position).astype(np.int64)
-    weight_above = position - below
-    matrix = np.zeros((side, side))
-    for neighbour, weight in ((below, 1 - weight_above), (below + 1, weight_above)):
-        inside = (neighbour >= 0) & (neighbour < side)
-        matrix[np.flatnonzero(inside), neighbour[inside]] += weight[inside]
-    return matrix
+def _positions(side, factor, shift=0.0):
+    """The input position each output pixel p samples: c + (p - c) / factor - shift, c = (side - 1) / 2
+    (float64 (side,)): magnified about the centre, then moved by ``shift`` pixels."""
+    return (side - 1) / 2 + (np.arange(side) - (side - 1) / 2) / factor - shift
 
 
-def zoom(images, factor):
-    """Magnify about the image centre by ``factor`` (1.05: 5% closer), bilinear.
+def _resample(images, row_positions, column_positions):
+    """Bilinear resampling of float images (n, S, S) at per-image positions (n, S) along the rows and
+    along the columns; a position off the image counts as 0 (black). Separable: one linear
+    interpolation between two neighbours along each axis, so exact on linear ramps."""
+    side = images.shape[1]
+    out = images
+    for axis, positions in ((1, row_positions), (2, column_positions)):
+        below = np.floor(positions).astype(np.int64)
+        above_weight = positions - below
+        result = np.zeros_like(out)
+        for neighbour, weight in ((below, 1 - above_weight), (below + 1, above_weight)):
+            weight = weight * ((neighbour >= 0) & (neighbour < side))  # off the image: no contribution
+            index = np.clip(neighbour, 0, side - 1)
+            if axis == 1:
+                result += np.take_along_axis(out, index[:, :, None], axis=1) * weight[:, :, None]
+            else:
+                result += np.take_along_axis(out, index[:, None, :], axis=2) * weight[:, None, :]
+        out = result
+    return out
 
-    Zooming is separable, so out = R image R^T with R from :func:`_interpolation_matrix`: exact
-    on linear ramps. factor < 1 shrinks the image and leaves a black frame.
-    Inputs: images uint8 (n, S, S), factor > 0. Returns uint8 (n, S, S).
+
+def zoom(images, factor, shift=(0.0, 0.0)):
+    """Magnify about the image centre by ``factor`` (1.05: 5% closer), then move the picture by
+    ``shift`` = (down, right) pixels (fractions allowed), bilinear (:func:`_resample`).
+
+    factor < 1 shrinks the image and leaves a black frame; what a shift uncovers is black too.
+    Inputs: images uint8 (n, S, S), factor > 0, shift (float, float). Returns uint8 (n, S, S).
     """
     images = _checked(images)
     if not factor > 0:
         raise ValueError(f"zoom needs factor > 0, got {factor}")
-    matrix = _interpolation_matrix(images.shape[1], factor)
-    out = np.einsum("pi,nij,qj->npq", matrix, images.astype(np.float64), matrix, optimize=True)
+    n, side = images.shape[0], images.shape[1]
+    rows = np.broadcast_to(_positions(side, factor, shift[0]), (n, side))
+    columns = np.broadcast_to(_positions(side, factor, shift[1]), (n, side))
+    out = _resample(images.astype(np.float64), rows, columns)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -145,7 +145,7 @@ RUN_OPTIONS = {
     "arch": "--arch", "head": "--head", "other_labels": "--other-labels", "image_size": "--image-size",
     "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
     "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
-    "normalize": "--normalize", "crop_borders": "--crop-borders",
+    "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment",
 }  # fmt: skip
 
 

@@ -16,8 +16,9 @@ class RunConfig:
     how each training step is computed ("fused", the default, or "readable": the same numbers to
     float32 rounding, see :mod:`minimtl.training.steps`). ``patience`` > 0 stops a run whose
     validation loss has not improved for that many epochs (0: never, as the study). ``normalize``
-    ("none", "image", "equalize": :mod:`minimtl.data.normalize`) and ``crop_borders`` (cut uniform
-    borders before resizing) go beyond the study; both are off by default.
+    ("none", "image", "equalize": :mod:`minimtl.data.normalize`), ``crop_borders`` (cut uniform
+    borders before resizing) and ``augment`` (random hospital-like changes to every training batch,
+    :mod:`minimtl.data.augment`) go beyond the study; all are off by default.
     """
 
     arch: str = "multitask64"
@@ -39,6 +40,7 @@ class RunConfig:
     patience: int = 0
     normalize: str = "none"
     crop_borders: bool = False
+    augment: bool = False
 
     @property
     def decode_crop(self):

@@ -20,6 +20,7 @@ from minimtl.common.atomic import save_npz
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_split, to_input
+from minimtl.data.augment import augment_batch
 from minimtl.nn.optim import Adam
 from minimtl.training.checkpoint import load_checkpoint, save_checkpoint
 from minimtl.training.evaluation import dataset_loss, predict_logits, score_tasks
@@ -146,10 +147,14 @@ class Trainer:
         return state
 
     # ----- one step ----------------------------------------------------------------------------
-    def step(self, batch_index):
-        """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses)."""
+    def step(self, batch_index, augment_rng=None):
+        """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses).
+
+        augment_rng: a Generator to augment the batch's images with (:mod:`minimtl.data.augment`),
+        or None."""
         c = self.collection
-        logits = self.train_step.forward(to_input(c.images[batch_index], self.config.normalize))
+        images = c.images[batch_index] if augment_rng is None else augment_batch(c.images[batch_index], augment_rng)
+        logits = self.train_step.forward(to_input(images, self.config.normalize))
         targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
         total, per_head, dlogits = total_loss(logits, targets)
         if not np.isfinite(total):
@@ -183,6 +188,9 @@ class Trainer:
             )
             self.shuffle_rng.bit_generator.state = epoch_rng_state
         order = self.shuffle_rng.permutation(self.split.train)
+        # --augment: one seed per epoch from the same stream, so a resumed epoch redraws the same
+        # augmentations (drawn only when augmenting: runs without it keep their stream)
+        augment_seed = int(self.shuffle_rng.integers(2**63)) if cfg.augment else None
         n_steps = -(-len(order) // cfg.batch_size)  # the last, partial batch is kept
         started = time.perf_counter()
         bar_label = f"epoch {self.epoch + 1}/{cfg.epochs}"
@@ -194,7 +202,9 @@ class Trainer:
                     self.in_epoch = {"rng_state": epoch_rng_state, "step": step, "sums": sums}
                     self.save(epoch_rng_state)
                     raise TrainingInterrupted(f"interrupted in epoch {self.epoch + 1} at step {step}/{n_steps}")
-                total, per_head = self.step(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+                batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                augment_rng = None if augment_seed is None else np.random.default_rng([augment_seed, step])
+                total, per_head = self.step(batch, augment_rng)
                 sums["total"] += total
                 sums["batches"] += 1
                 for head, loss in per_head.items():
