@@ -23,6 +23,8 @@ RUN_FILES = {
     "best": ("best.npz", "the weights of the best validation epoch"),
     "skipped": ("skipped.csv", "the data folder's files that could not be used, and why"),
     "reshuffled": ("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)"),
+    "site": ("site_separation.json", "how well each disease score tells the two hospitals' healthy images apart"),
+    "shift": ("shift_test.json", "the test ROC-AUC after border, text, gamma, contrast and zoom shifts"),
     "explain": ("explain", "folder: saliency maps, site shortcut and shift test (python cli.py explain)"),
 }
 

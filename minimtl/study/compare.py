@@ -19,6 +19,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from minimtl.study.delong import delong_test
+from minimtl.study.shift_test import SHIFTS as SHIFT_ORDER
 from minimtl.training.metrics import predicts_one_class
 
 __all__ = [
@@ -284,7 +285,34 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
                     if metric == "roc_auc" and key == "tasks":
                         _add_delong(entry["vs_baseline"], runs, baseline, paired, task)
                 summary[row][task][metric] = entry
+            if key == "tasks" and all("site" in r for r in runs):
+                summary[row][task]["site"] = _site_summary(runs, kept, task)
+                summary[row][task]["shift"] = _shift_summary(runs, kept, task)
     return summary
+
+
+def _site_summary(runs, kept, task):
+    """Over seeds: how well the task's disease score tells the hospitals' healthy test images apart
+    (max(AUC, 1 - AUC)), the AUC itself, and the mean P(disease) of each hospital's healthy images."""
+    heads = [r["site"]["tasks"].get(task) if k else None for r, k in zip(runs, kept)]
+    out = {
+        name: mean_interval([h[name] if h else None for h in heads], bounds=(0.0, 1.0))
+        for name in ("separation", "auc")
+    }
+    for dataset in ("tb", "pneumonia"):
+        out[f"probability_{dataset}"] = mean_interval(
+            [h["mean_probability"][dataset] if h and h["mean_probability"] else None for h in heads], bounds=(0.0, 1.0)
+        )
+    return out
+
+
+def _shift_summary(runs, kept, task):
+    """Over seeds: each shift's change of the task's test ROC-AUC."""
+    shifted = [r["shift"]["tasks"].get(task, {}).get("shifted", {}) if k else {} for r, k in zip(runs, kept)]
+    names = [name for name in SHIFT_ORDER if any(name in s for s in shifted)]
+    return {
+        name: mean_interval([s.get(name, {}).get("auc_change") for s in shifted], bounds=(-1.0, 1.0)) for name in names
+    }
 
 
 def _add_delong(comparison, runs, baseline, paired, task):

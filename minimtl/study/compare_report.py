@@ -109,6 +109,41 @@ def _task_tables(summary, task, study_numbers=True):
     return out
 
 
+def _site_tables(summary, task):
+    """Does the task's head know the hospital? Site separation and the shift test, per row."""
+    rows = [row for row in summary if "site" in summary[row].get(task, {})]
+    if not rows:
+        return []
+    shifts = list(summary[rows[0]][task]["shift"])
+    other = "pneumonia" if task == "tb" else "tb"
+    out = [
+        f"Does the {task} score know the hospital? 'separates sites': how well P({task}) tells the healthy test "
+        f"images of the two hospitals apart, max(AUC, 1 - AUC) (0.5: not at all; 1: perfectly); then the mean "
+        f"P({task}) of each hospital's healthy images; then the change of the {task} test ROC-AUC after each "
+        "shift (mean over seeds [95% t interval]). A head that reads the lungs shows about 0.5 and small changes.",
+        "",
+        f"| model | separates sites | P({task}), {task} healthy | P({task}), {other} healthy | "
+        + " | ".join(shifts)
+        + " |",
+        "| --- | --- | --- | --- |" + " --- |" * len(shifts),
+    ]
+    for row in rows:
+        site, shift = summary[row][task]["site"], summary[row][task]["shift"]
+        out.append(
+            f"| {row} | {_auc(site['separation'])} | {_auc(site[f'probability_{task}'])} | "
+            f"{_auc(site[f'probability_{other}'])} | " + " | ".join(_signed(shift.get(name)) for name in shifts) + " |"
+        )
+    return out
+
+
+def _signed(entry):
+    if not entry or entry["mean"] is None:
+        return "n/a"
+    if entry["ci95"] is None:
+        return f"{entry['mean']:+.3f}"
+    return f"{entry['mean']:+.3f} [{entry['ci95'][0]:+.3f}, {entry['ci95'][1]:+.3f}]"
+
+
 def _power_text(d):
     parts = []
     if d["one_seed"] is not None:
@@ -153,6 +188,9 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
         if not any(task in cells for cells in summary.values()):
             continue
         out += [f"## {TASK_TITLES[task]}: every run", ""] + _task_tables(summary, task) + [""]
+        site = _site_tables(summary, task)
+        if site:
+            out += site + [""]
         details = _delong_details(summary, task, settings["seeds"])
         if details:
             out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus its baseline's):", ""]

@@ -24,6 +24,9 @@ from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split
 from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.run import chosen_tasks, load_model, read_config, score_test_images, train_and_report
+from minimtl.study.saved_run import open_saved_run
+from minimtl.study.shift_test import shift_test_of
+from minimtl.study.site_separation import site_separation_of
 from minimtl.training.train import Trainer
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "run_all",
     "read_scores",
     "reshuffled_metrics",
+    "site_and_shift",
     "RUN_OPTIONS",
 ]
 
@@ -213,8 +217,20 @@ def run_all(
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
             stored = json.loads(run_dir.reshuffled.read_text())
             entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
+        entry["site"], entry["shift"] = site_and_shift(run_dir, collection_for(config))
         per_run[(variant.name, seed)] = entry
     return per_run
+
+
+def site_and_shift(run_dir, collection):
+    """(site separation, shift test) of the model a run stands for (:mod:`minimtl.study.site_separation`,
+    :mod:`minimtl.study.shift_test`), computed once and kept in the run folder."""
+    folder = RunFolder(run_dir)
+    if not (folder.site.exists() and folder.shift.exists()):
+        run = open_saved_run(folder, collection)
+        write_json(folder.site, site_separation_of(run, collection))
+        write_json(folder.shift, shift_test_of(run, collection))
+    return json.loads(folder.site.read_text()), json.loads(folder.shift.read_text())
 
 
 def _history(run_dir):
