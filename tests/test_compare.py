@@ -8,18 +8,16 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.study.compare import (
-    ALL_VARIANTS,
+from minimtl.study.compare import summarise
+from minimtl.study.delong import delong_test
+from minimtl.study.statistics import (
     delong_per_seed,
     detectable_difference,
     mean_interval,
     paired_differences,
-    rows_of,
-    run_config,
     single_seed_detectable,
-    summarise,
 )
-from minimtl.study.delong import delong_test
+from minimtl.study.variants import ALL_VARIANTS, rows_of, run_config
 from minimtl.training.config import RunConfig
 from minimtl.training.metrics import predicts_one_class
 

@@ -4,8 +4,8 @@ from sklearn.metrics import roc_curve
 
 from minimtl.common.atomic import write_json
 from minimtl.common.messages import plural
-from minimtl.study.compare import STUDY_TABLE
 from minimtl.study.plots import plt, save_figure
+from minimtl.study.variants import STUDY_TABLE
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 

@@ -22,11 +22,11 @@ from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split
-from minimtl.study.compare import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.run import chosen_tasks, load_model, read_config, score_test_images, train_and_report
 from minimtl.study.saved_run import open_saved_run
 from minimtl.study.shift_test import shift_test_of
 from minimtl.study.site_separation import site_separation_of
+from minimtl.study.variants import PROTOCOLS, VARIANTS, run_config
 from minimtl.training.train import Trainer
 
 __all__ = [

@@ -1,0 +1,101 @@
+"""The statistics of a comparison: means with Student-t intervals over seeds, paired differences with
+Wilcoxon's signed-rank test, DeLong's test seed by seed, and the smallest difference a design can
+detect."""
+
+import math
+
+import numpy as np
+from scipy import optimize, stats
+
+from minimtl.study.delong import delong_test
+
+__all__ = [
+    "mean_interval",
+    "paired_differences",
+    "delong_per_seed",
+    "detectable_difference",
+    "single_seed_detectable",
+]
+
+
+def mean_interval(values, confidence=0.95, bounds=None):
+    """Mean, sample standard deviation and Student-t interval of per-seed values.
+
+    Undefined values (None) are dropped; with fewer than two values the interval is None.
+    ``bounds`` (low, high) clips the interval to the metric's possible range: with 3 seeds the
+    t quantile is 4.3, and a rate's interval would otherwise run past 0 or 1.
+    """
+    values = np.array([v for v in values if v is not None], dtype=np.float64)
+    if len(values) == 0:
+        return {"mean": None, "sd": None, "ci95": None, "n": 0}
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"mean": mean, "sd": None, "ci95": None, "n": 1}
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "sd": sd, "ci95": [low, high], "n": int(len(values))}
+
+
+def paired_differences(model_values, baseline_values):
+    """Per-seed differences model - baseline (seeds where both are defined), their mean with a
+    Student-t interval, Wilcoxon's signed-rank p-value, and how many seeds favour each side.
+
+    Wilcoxon makes no normality assumption (with few seeds and collapsed runs the differences are far
+    from normal); it is None with fewer than two nonzero differences.
+    """
+    # rounded: rates are ratios of counts, and 0.9 - 0.8 must tie with 0.8 - 0.7 (float rounding aside)
+    diffs = [round(m - b, 12) for m, b in zip(model_values, baseline_values) if m is not None and b is not None]
+    nonzero = [d for d in diffs if d != 0]
+    wilcoxon_p = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else None
+    return {
+        "per_seed": diffs,
+        **mean_interval(diffs, bounds=(-1.0, 1.0)),
+        "wilcoxon_p": wilcoxon_p,
+        "seeds_better": sum(d > 0 for d in diffs),
+        "seeds_worse": sum(d < 0 for d in diffs),
+        "seeds_equal": sum(d == 0 for d in diffs),
+    }
+
+
+def delong_per_seed(model_scores, baseline_scores):
+    """DeLong's test of the model's ROC-AUC against the baseline's on the same test images, seed by
+    seed. Inputs: lists (one per seed) of {"path", "label", "score"} dicts of arrays, or None.
+    Returns a list (one per seed) of DeLong results (see minimtl.study.delong) or None."""
+    results = []
+    for model, baseline in zip(model_scores, baseline_scores):
+        if model is None or baseline is None:
+            results.append(None)
+            continue
+        order = {path: i for i, path in enumerate(baseline["path"])}
+        if sorted(order) != sorted(model["path"]) or len(set(model["label"])) < 2:
+            results.append(None)  # not the same images (should not happen with the same seed), or one class
+            continue
+        aligned = np.array([order[path] for path in model["path"]])
+        results.append(delong_test(model["label"], model["score"], np.asarray(baseline["score"])[aligned]))
+    return results
+
+
+def detectable_difference(sd, n, power=0.8, alpha=0.05):
+    """The smallest true mean difference a two-sided paired t-test over ``n`` seeds detects with
+    ``power``, when the per-seed differences have standard deviation ``sd`` (noncentral t)."""
+    if sd is None or n < 2 or not sd > 0:
+        return None
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
+
+    def shortfall(effect):
+        shift = effect / (sd / math.sqrt(n))
+        # P(T > c) + P(T < -c) for T ~ noncentral t; the second written as P(T' > c) with the shift
+        # negated (the noncentral t's symmetry), which stays finite where the direct cdf underflows
+        achieved = stats.nct.sf(critical, n - 1, shift) + stats.nct.sf(critical, n - 1, -shift)
+        return achieved - power
+
+    # power is about 0.05 at effect 0 and about 1 at 20 standard errors: the root lies between
+    return float(optimize.brentq(shortfall, 1e-12, 20 * sd / math.sqrt(n)))
+
+
+def single_seed_detectable(se, power=0.8, alpha=0.05):
+    """The smallest AUC difference one seed's DeLong test detects with ``power``: (z_{1-a/2} + z_power) se."""
+    return None if se is None else float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)

@@ -1,0 +1,126 @@
+"""What a comparison runs: the study's models and the variants beyond it, its two protocols, the rows
+of its tables, and the study's own Table 1 to set beside them.
+
+With the same seed every architecture sees the same test images (the split has its own random
+stream), so a model's per-seed difference from its baseline is a *paired* comparison.
+"""
+
+from dataclasses import dataclass, replace
+
+__all__ = [
+    "Variant",
+    "VARIANTS",
+    "GENERALIZATION_OPTIONS",
+    "GENERALIZATION_VARIANTS",
+    "ALL_VARIANTS",
+    "ROWS",
+    "BASELINE_ROW",
+    "rows_of",
+    "PROTOCOLS",
+    "STUDY_TABLE",
+    "METRICS",
+    "run_config",
+]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One line of the comparison: an architecture and the options that make it.
+
+    ``options`` are RunConfig fields set on top of the comparison's own (for the options beyond the
+    study: normalize, crop_borders, augment); ``baseline`` names the variant it is paired with in
+    the tables (None: the single-task model of each task, as for the study's own models).
+    """
+
+    name: str
+    arch: str
+    other_labels: str = "negative"
+    options: tuple = ()  # ((RunConfig field, value), ...)
+    baseline: str | None = None
+
+
+VARIANTS = (
+    Variant("single-pneumonia", "single-pneumonia"),
+    Variant("single-tb", "single-tb"),
+    Variant("multiclass", "multiclass"),
+    Variant("multitask64", "multitask64"),
+    Variant("multitask32", "multitask32"),
+    Variant("multitask64-ignore", "multitask64", other_labels="ignore"),
+)
+
+# The options beyond the study, each as compare can run it on top of a study model: name -> fields.
+GENERALIZATION_OPTIONS = {
+    "image": (("normalize", "image"),),
+    "equalize": (("normalize", "equalize"),),
+    "borders": (("crop_borders", True),),
+    "augment": (("augment", True),),
+    "all": (("normalize", "image"), ("crop_borders", True), ("augment", True)),
+}
+GENERALIZATION_VARIANTS = tuple(
+    Variant(f"{base.name}+{option}", base.arch, base.other_labels, fields, baseline=base.name)
+    for base in VARIANTS
+    if base.name in ("single-tb", "multitask64", "multitask64-ignore")
+    for option, fields in GENERALIZATION_OPTIONS.items()
+)
+ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS}
+
+# The table rows of the study's models: which run gives each row's numbers for each task
+# (single-task is two models, one per task).
+ROWS = {
+    "single-task": {"tb": "single-tb", "pneumonia": "single-pneumonia"},
+    "multi-class": {"tb": "multiclass", "pneumonia": "multiclass"},
+    "multi-task 64": {"tb": "multitask64", "pneumonia": "multitask64"},
+    "multi-task 32": {"tb": "multitask32", "pneumonia": "multitask32"},
+    "multi-task 64, other labels ignored": {"tb": "multitask64-ignore", "pneumonia": "multitask64-ignore"},
+}
+BASELINE_ROW = "single-task"
+
+
+def rows_of(variants=VARIANTS):
+    """(rows, paired_with) for a comparison of ``variants``: table row -> {task: variant name}, in
+    order, and table row -> the row it is paired with (None for the baseline itself). The study's
+    models keep their rows above; each variant with an option gets a row of its own, paired with the
+    same model under the study's settings."""
+    names = {v.name for v in variants}
+    rows = {row: {t: n for t, n in tasks.items() if n in names} for row, tasks in ROWS.items()}
+    rows = {row: tasks for row, tasks in rows.items() if tasks}
+    paired = {row: (None if row == BASELINE_ROW else BASELINE_ROW) for row in rows}
+    row_of_variant = {name: row for row, tasks in ROWS.items() for name in tasks.values()}
+    for variant in variants:
+        if variant.baseline is None:
+            continue
+        base_row = row_of_variant[variant.baseline]
+        option = variant.name.split("+", 1)[1]
+        tasks = ("tb",) if variant.arch == "single-tb" else ("tb", "pneumonia")
+        row = f"{'single-tb' if variant.arch == 'single-tb' else base_row} + {option}"
+        rows[row] = {task: variant.name for task in tasks}
+        paired[row] = base_row
+    return rows, paired
+
+
+PROTOCOLS = {
+    "study": {"split": "random", "val_fraction": 0.0},
+    "honest": {"split": "patient", "val_fraction": 0.1},
+}
+
+# The study's Table 1 (precision, recall in percent; test = one random 20%, one unseeded run).
+STUDY_TABLE = {
+    "single-task": {"pneumonia": (95.7, 97.3), "tb": (81.0, 78.3)},
+    "multi-class": {"pneumonia": (96.1, 95.5), "tb": (85.7, 77.1)},
+    "multi-task 64": {"pneumonia": (99.5, 99.3), "tb": (98.7, 97.5)},
+    "multi-task 32": {"pneumonia": (94.0, 96.0), "tb": (88.9, 81.2)},
+}
+
+METRICS = ("precision", "recall", "specificity", "f1", "roc_auc")
+
+
+def run_config(base, variant, protocol, seed):
+    """The RunConfig of one (variant, seed) under a protocol, from the user's base options."""
+    return replace(
+        base,
+        arch=variant.arch,
+        other_labels=variant.other_labels,
+        seed=seed,
+        **PROTOCOLS[protocol],
+        **dict(variant.options),
+    )
