@@ -67,3 +67,13 @@ def test_the_checker_sees_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from minimtl.study.run import read_config\n")
     assert layer_of(imported_modules(bad)[0]) == "study"
+
+
+def test_the_package_never_imports_torch():
+    """PyTorch is the oracle's (tests/test_reference_torch.py, benchmarks/), never a dependency of minimtl."""
+    users = [
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if any(name == "torch" or name.startswith("torch.") for name in imported_modules(p))
+    ]
+    assert users == [], users
