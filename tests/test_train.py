@@ -65,9 +65,9 @@ def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp
     real_step = Trainer.step
     calls = {"n": 0}
 
-    def step_then_ctrl_c(self, batch_index):
+    def step_then_ctrl_c(self, batch_index, augment_rng=None):
         calls["n"] += 1
-        result = real_step(self, batch_index)
+        result = real_step(self, batch_index, augment_rng)
         if calls["n"] == interrupt_at_step:
             if how == "crash":
                 raise Crash()
