@@ -10,15 +10,19 @@ Per image, with the parameters drawn from one numpy Generator (:data:`AUGMENTATI
   (a marker too wide for a small image is left out).
 
 Each step is the transform of :mod:`minimtl.data.transforms` of the same name, with the same
-rounding; the geometric and gray-level ones run on the whole batch at once (two gathers per axis,
-one lookup table per image), so augmenting costs a few percent of a training step. The
+rounding; the geometric and gray-level ones run in one kernel pass per image
+(:mod:`minimtl.data.augment_numba`, with its NumPy twin :mod:`minimtl.data.augment_reference`), so
+augmenting costs a few percent of a training step. The
 Generator is made per training step from a seed drawn from the run's shuffling stream at the start of
 each epoch (:class:`minimtl.training.train.Trainer`), so a resumed run draws the same augmentations.
 """
 
 import numpy as np
 
-from minimtl.data.transforms import BORDER_SIDES, CORNERS, _positions, _resample, black_border, burn_in_text
+from minimtl.data.transforms import BORDER_SIDES, CORNERS, _positions, black_border, burn_in_text
+from minimtl.kernels import chosen
+
+augment_kernels = chosen("minimtl.data.augment")  # augment_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
 
 __all__ = ["AUGMENTATION", "MARKERS", "MARKER_HEIGHT", "augment_batch"]
 
@@ -55,15 +59,13 @@ def augment_batch(images, rng):
     marked = rng.random(n) < a["marker_probability"]
     markers, corners = rng.integers(len(MARKERS), size=n), rng.integers(len(CORNERS), size=n)
 
-    # zoom and shift, each image its own (transforms.zoom, batched)
+    # zoom and shift (transforms.zoom), contrast about each image's mean (transforms.change_contrast),
+    # then gamma (transforms.change_gamma, as a lookup table per image): one kernel pass per image
     rows = np.stack([_positions(side, z, dy) for z, (dy, _) in zip(zooms, shifts)])
     columns = np.stack([_positions(side, z, dx) for z, (_, dx) in zip(zooms, shifts)])
-    x = np.clip(np.rint(_resample(images.astype(np.float64), rows, columns)), 0, 255)
-    # contrast about each image's mean (transforms.change_contrast), then gamma (transforms.change_gamma)
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    x = np.clip(np.rint(mean + contrasts[:, None, None] * (x - mean)), 0, 255).astype(np.int64)
     tables = np.rint(255.0 * (np.arange(256) / 255.0)[None, :] ** gammas[:, None]).astype(np.uint8)
-    out = np.take_along_axis(tables, x.reshape(n, -1), axis=1).reshape(n, side, side)
+    out = np.empty_like(images)
+    augment_kernels.warp_and_tone(images, rows, columns, contrasts, tables, out)
     for k in range(n):  # borders and markers: a few slices on some of the images
         if borders[k]:
             out[k : k + 1] = black_border(out[k : k + 1], widths[k], BORDER_SIDES[sides[k]])

@@ -151,21 +151,21 @@ def _resample(images, row_positions, column_positions):
     """Bilinear resampling of float images (n, S, S) at per-image positions (n, S) along the rows and
     along the columns; a position off the image counts as 0 (black). Separable: one linear
     interpolation between two neighbours along each axis, so exact on linear ramps."""
-    side = images.shape[1]
-    out = images
-    for axis, positions in ((1, row_positions), (2, column_positions)):
-        below = np.floor(positions).astype(np.int64)
-        above_weight = positions - below
-        result = np.zeros_like(out)
-        for neighbour, weight in ((below, 1 - above_weight), (below + 1, above_weight)):
-            weight = weight * ((neighbour >= 0) & (neighbour < side))  # off the image: no contribution
-            index = np.clip(neighbour, 0, side - 1)
-            if axis == 1:
-                result += np.take_along_axis(out, index[:, :, None], axis=1) * weight[:, :, None]
-            else:
-                result += np.take_along_axis(out, index[:, None, :], axis=2) * weight[:, None, :]
-        out = result
-    return out
+    out = _resample_rows(images, row_positions)
+    return _resample_rows(out.transpose(0, 2, 1), column_positions).transpose(0, 2, 1)
+
+
+def _resample_rows(images, positions):
+    """Row p of image k: the linear interpolation of its rows at ``positions[k, p]`` (0 off the image)."""
+    n, side = images.shape[0], images.shape[1]
+    below = np.floor(positions).astype(np.int64)
+    above_weight = positions - below
+    which = np.arange(n)[:, None]
+    result = np.zeros(images.shape)
+    for neighbour, weight in ((below, 1 - above_weight), (below + 1, above_weight)):
+        weight = weight * ((neighbour >= 0) & (neighbour < side))  # off the image: no contribution
+        result += images[which, np.clip(neighbour, 0, side - 1)] * weight[:, :, None]  # whole rows gathered
+    return result
 
 
 def zoom(images, factor, shift=(0.0, 0.0)):

@@ -8,7 +8,8 @@ reference modules are the test oracles, and the place to read the maths first.
 - ``adam_*``: one Adam step on a flat array
 
 The fused training step's kernels (several heads in one pass, cache hints) live apart, in
-:mod:`minimtl.fast`, so that these stay the plain kernels of the layers.
+:mod:`minimtl.fast`, and the augmentation's in :mod:`minimtl.data` (``augment_numba`` and its twin),
+so that these stay the plain kernels of the layers.
 
 Which set runs: the layers, the optimiser and the fused step call ``chosen(...)``, which returns
 the Numba module, or the NumPy twin when the environment variable ``MINIMTL_KERNELS=reference``
