@@ -13,31 +13,29 @@ TASKS = ("tb", "pneumonia")
 TASK_TITLES = {"tb": "Tuberculosis", "pneumonia": "Pneumonia"}
 
 
-def _pct(entry):
-    if entry["mean"] is None:
-        return "n/a"
+def _interval(entry, scale=1.0, digits=3, signed=False, missing="n/a"):
+    """'0.812 [0.790, 0.834]': a mean over seeds and its 95% interval (``scale`` 100 for percent,
+    ``signed`` for differences), or ``missing`` when undefined."""
+    if not entry or entry["mean"] is None:
+        return missing
+    number = f"{{:{'+' if signed else ''}.{digits}f}}".format
     if entry["ci95"] is None:
-        return f"{100 * entry['mean']:.1f}"
+        return number(scale * entry["mean"])
     low, high = entry["ci95"]
-    return f"{100 * entry['mean']:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    return f"{number(scale * entry['mean'])} [{number(scale * low)}, {number(scale * high)}]"
+
+
+def _pct(entry):
+    return _interval(entry, scale=100, digits=1)
 
 
 def _auc(entry):
-    if entry["mean"] is None:
-        return "n/a"
-    if entry["ci95"] is None:
-        return f"{entry['mean']:.3f}"
-    return f"{entry['mean']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]"
+    return _interval(entry)
 
 
 def _diff(paired, scale=100, digits=1):
     """'+1.2 [-3.0, +5.4]' (mean paired difference and its t interval), '' when undefined."""
-    if not paired or paired["mean"] is None:
-        return ""
-    if paired["ci95"] is None:
-        return f"{scale * paired['mean']:+.{digits}f}"
-    low, high = paired["ci95"]
-    return f"{scale * paired['mean']:+.{digits}f} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+    return _interval(paired, scale, digits, signed=True, missing="")
 
 
 def _p(value):
@@ -131,17 +129,11 @@ def _site_tables(summary, task):
         site, shift = summary[row][task]["site"], summary[row][task]["shift"]
         out.append(
             f"| {row} | {_auc(site['separation'])} | {_auc(site[f'probability_{task}'])} | "
-            f"{_auc(site[f'probability_{other}'])} | " + " | ".join(_signed(shift.get(name)) for name in shifts) + " |"
+            f"{_auc(site[f'probability_{other}'])} | "
+            + " | ".join(_interval(shift.get(name), signed=True) for name in shifts)
+            + " |"
         )
     return out
-
-
-def _signed(entry):
-    if not entry or entry["mean"] is None:
-        return "n/a"
-    if entry["ci95"] is None:
-        return f"{entry['mean']:+.3f}"
-    return f"{entry['mean']:+.3f} [{entry['ci95'][0]:+.3f}, {entry['ci95'][1]:+.3f}]"
 
 
 def _power_text(d):
