@@ -90,7 +90,16 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
             if key == "tasks" and all("site" in r for r in runs):
                 summary[row][task]["site"] = _site_summary(runs, kept, task)
                 summary[row][task]["shift"] = _shift_summary(runs, kept, task)
+                if has_baseline and all("site" in b for b in baseline):
+                    separation = [_separation(r, task) if p else None for r, p in zip(runs, paired)]
+                    base_separation = [_separation(b, task) if p else None for b, p in zip(baseline, paired)]
+                    summary[row][task]["site"]["vs_baseline"] = paired_differences(separation, base_separation)
     return summary
+
+
+def _separation(run, task):
+    head = run["site"]["tasks"].get(task)
+    return head["separation"] if head else None
 
 
 def _site_summary(runs, kept, task):

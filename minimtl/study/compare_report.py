@@ -120,20 +120,26 @@ def _site_tables(summary, task):
         f"P({task}) of each hospital's healthy images; then the change of the {task} test ROC-AUC after each "
         "shift (mean over seeds [95% t interval]). A head that reads the lungs shows about 0.5 and small changes.",
         "",
-        f"| model | separates sites | P({task}), {task} healthy | P({task}), {other} healthy | "
-        + " | ".join(shifts)
-        + " |",
-        "| --- | --- | --- | --- |" + " --- |" * len(shifts),
+        f"| model | separates sites | vs baseline (Wilcoxon p) | P({task}), {task} healthy | "
+        f"P({task}), {other} healthy | " + " | ".join(shifts) + " |",
+        "| --- | --- | --- | --- | --- |" + " --- |" * len(shifts),
     ]
     for row in rows:
         site, shift = summary[row][task]["site"], summary[row][task]["shift"]
         out.append(
-            f"| {row} | {_auc(site['separation'])} | {_auc(site[f'probability_{task}'])} | "
+            f"| {row} | {_auc(site['separation'])} | {_site_vs(site.get('vs_baseline'))} | "
+            f"{_auc(site[f'probability_{task}'])} | "
             f"{_auc(site[f'probability_{other}'])} | "
             + " | ".join(_interval(shift.get(name), signed=True) for name in shifts)
             + " |"
         )
     return out
+
+
+def _site_vs(paired):
+    if not paired or paired["mean"] is None:
+        return ""
+    return f"{_interval(paired, signed=True)} ({_p(paired['wilcoxon_p']) or 'n/a'})"
 
 
 def _power_text(d):
