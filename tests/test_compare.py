@@ -9,6 +9,7 @@ from scipy import stats
 
 from minimtl.commands import main
 from minimtl.study.compare import summarise
+from minimtl.study.compare_report import render_table
 from minimtl.study.delong import delong_test
 from minimtl.study.statistics import (
     delong_per_seed,
@@ -80,6 +81,34 @@ def test_summarise_pairs_each_model_with_single_task_on_the_same_seed():
     assert "pneumonia" not in summary["single-task"]  # single-pneumonia was not run
     assert summary["single-task"]["tb"]["constant_predictions"] == 1
     assert summary["multi-task 64"]["tb"]["constant_predictions"] == 0
+
+
+def test_the_ignore_policy_is_paired_with_the_study_policy_too():
+    per_run = {}
+    for seed, (single, negative, ignore) in enumerate([(0.70, 0.75, 0.80), (0.80, 0.80, 0.70), (0.60, 0.70, 0.90)]):
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single)}}
+        per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(negative), "pneumonia": fake_metrics(0.9)}}
+        per_run[("multitask64-ignore", seed)] = {"tasks": {"tb": fake_metrics(ignore), "pneumonia": fake_metrics(0.8)}}
+    summary = summarise(per_run, [0, 1, 2])
+    ignore = summary["multi-task 64, other labels ignored"]["tb"]
+    assert ignore["recall"]["vs_baseline"]["per_seed"] == pytest.approx([0.10, -0.10, 0.30])  # vs single-task
+    assert ignore["also_vs"]["row"] == "multi-task 64"
+    assert ignore["also_vs"]["recall"]["per_seed"] == pytest.approx([0.05, -0.10, 0.20])  # vs the study's labels
+    assert summary["multi-task 64, other labels ignored"]["pneumonia"]["also_vs"]["recall"]["per_seed"] == (
+        pytest.approx([-0.1, -0.1, -0.1])
+    )
+    assert "also_vs" not in summary["multi-task 64"]["tb"]
+    table = render_table(summary, SETTINGS)
+    assert "| multi-task 64, other labels ignored | multi-task 64 | +0.050 [" in table  # ROC-AUC = recall here
+    assert "| multi-task 64, other labels ignored | single-task | +0.100 [" in table
+    del per_run[("multitask64", 1)]  # a partner missing a seed: no second pairing, no error
+    assert "also_vs" not in summarise(per_run, [0, 1, 2])["multi-task 64, other labels ignored"]["tb"]
+
+
+SETTINGS = {
+    "protocol": "honest", "image_size": 64, "epochs": 5, "patience": 0, "batch_size": 8, "seeds": [0, 1, 2],
+    "split": "patient", "val_fraction": 0.1, "model_choice": "best validation epoch",
+}  # fmt: skip
 
 
 def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):

@@ -24,7 +24,7 @@ from minimtl.study.statistics import (
     paired_differences,
     single_seed_detectable,
 )
-from minimtl.study.variants import METRICS, VARIANTS, rows_of
+from minimtl.study.variants import METRICS, SECOND_PAIRS, VARIANTS, rows_of
 from minimtl.training.metrics import predicts_one_class
 
 __all__ = ["summarise", "metric_value"]
@@ -51,7 +51,9 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
 
     Returns {row: {task: {"constant_predictions", "seeds_used", "paired_with", metric: {"per_seed",
     "mean", "sd", "ci95", "n", "vs_baseline": paired differences (with "delong" per seed and
-    "detectable" for ROC-AUC) or None}}}}.
+    "detectable" for ROC-AUC) or None}, "site", "shift" (with saved runs' site and shift results),
+    "also_vs" (rows of :data:`SECOND_PAIRS` whose partner ran): {"row": partner, metric: paired
+    differences, "site": ...}}}}.
     """
     rows, paired_with = rows_of(variants)
     summary = {}
@@ -64,37 +66,59 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
             collapsed = [predicts_one_class(r[key][task]["confusion_matrix"]) for r in runs]
             kept = [not c or not exclude_collapsed for c in collapsed]
             base_row = paired_with[row]
-            base_name = rows.get(base_row, {}).get(task) if base_row else None
-            baseline = [per_run.get((base_name, seed)) for seed in seeds]
-            has_baseline = base_name is not None and all(b is not None and key in b for b in baseline)
-            if has_baseline:
-                base_kept = [
-                    not exclude_collapsed or not predicts_one_class(b[key][task]["confusion_matrix"]) for b in baseline
-                ]
-                paired = [k and bk for k, bk in zip(kept, base_kept)]
+            baseline = _complete_runs(per_run, rows.get(base_row, {}).get(task) if base_row else None, seeds, key)
+            comparisons = _paired(runs, kept, baseline, key, task, exclude_collapsed) if baseline else {}
             summary[row][task] = {
                 "constant_predictions": sum(collapsed),
                 "seeds_used": [seed for seed, k in zip(seeds, kept) if k],
-                "paired_with": base_row if has_baseline else None,
+                "paired_with": base_row if baseline else None,
             }
             for metric in METRICS:
                 values = [metric_value(r[key][task], metric) if k else None for r, k in zip(runs, kept)]
-                entry = {"per_seed": values, **mean_interval(values, bounds=(0.0, 1.0)), "vs_baseline": None}
-                if has_baseline:
-                    model_paired = [v if p else None for v, p in zip(values, paired)]
-                    base_values = [metric_value(b[key][task], metric) if p else None for b, p in zip(baseline, paired)]
-                    entry["vs_baseline"] = paired_differences(model_paired, base_values)
-                    if metric == "roc_auc" and key == "tasks":
-                        _add_delong(entry["vs_baseline"], runs, baseline, paired, task)
-                summary[row][task][metric] = entry
+                summary[row][task][metric] = {
+                    "per_seed": values,
+                    **mean_interval(values, bounds=(0.0, 1.0)),
+                    "vs_baseline": comparisons.get(metric),
+                }
             if key == "tasks" and all("site" in r for r in runs):
                 summary[row][task]["site"] = _site_summary(runs, kept, task)
                 summary[row][task]["shift"] = _shift_summary(runs, kept, task)
-                if has_baseline and all("site" in b for b in baseline):
-                    separation = [_separation(r, task) if p else None for r, p in zip(runs, paired)]
-                    base_separation = [_separation(b, task) if p else None for b, p in zip(baseline, paired)]
-                    summary[row][task]["site"]["vs_baseline"] = paired_differences(separation, base_separation)
+                if "site" in comparisons:
+                    summary[row][task]["site"]["vs_baseline"] = comparisons["site"]
+            # the study's labelling policy against ignoring the other dataset: same model, same seeds
+            other_row = SECOND_PAIRS.get(row)
+            other = _complete_runs(per_run, rows.get(other_row, {}).get(task) if other_row else None, seeds, key)
+            if other:
+                summary[row][task]["also_vs"] = {
+                    "row": other_row,
+                    **_paired(runs, kept, other, key, task, exclude_collapsed),
+                }
     return summary
+
+
+def _complete_runs(per_run, variant_name, seeds, key):
+    """The runs of ``variant_name`` for every seed, or None when it was not run (or not for every seed)."""
+    runs = [per_run.get((variant_name, seed)) for seed in seeds] if variant_name else []
+    return runs if runs and all(r is not None and key in r for r in runs) else None
+
+
+def _paired(runs, kept, baseline, key, task, exclude_collapsed):
+    """Per metric (and for the site separation), the paired comparison of ``runs`` with ``baseline``
+    seed by seed; a seed counts only where both runs are kept. ROC-AUC gets DeLong per seed."""
+    base_kept = [not exclude_collapsed or not predicts_one_class(b[key][task]["confusion_matrix"]) for b in baseline]
+    paired = [k and bk for k, bk in zip(kept, base_kept)]
+    out = {}
+    for metric in METRICS:
+        values = [metric_value(r[key][task], metric) if p else None for r, p in zip(runs, paired)]
+        base_values = [metric_value(b[key][task], metric) if p else None for b, p in zip(baseline, paired)]
+        out[metric] = paired_differences(values, base_values)
+        if metric == "roc_auc" and key == "tasks":
+            _add_delong(out[metric], runs, baseline, paired, task)
+    if key == "tasks" and all("site" in r for r in runs + baseline):
+        separation = [_separation(r, task) if p else None for r, p in zip(runs, paired)]
+        base_separation = [_separation(b, task) if p else None for b, p in zip(baseline, paired)]
+        out["site"] = paired_differences(separation, base_separation)
+    return out
 
 
 def _separation(run, task):

@@ -5,7 +5,7 @@ from sklearn.metrics import roc_curve
 from minimtl.common.atomic import write_json
 from minimtl.common.messages import plural
 from minimtl.study.plots import plt, save_figure
-from minimtl.study.variants import STUDY_TABLE
+from minimtl.study.variants import METRICS, STUDY_TABLE
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 
@@ -84,27 +84,36 @@ def _task_tables(summary, task, study_numbers=True):
         "precision diff | Wilcoxon p |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for row in rows:
-        cells = summary[row][task]
-        if cells["paired_with"] is None:
-            continue
-        auc, recall, precision = (cells[m]["vs_baseline"] for m in ("roc_auc", "recall", "precision"))
-        if auc is None:
-            continue
+    pairs = _pairs(summary, task)
+    for row, vs, comparisons in pairs:
+        auc, recall, precision = (comparisons[m] for m in ("roc_auc", "recall", "precision"))
         out.append(
-            f"| {row} | {cells['paired_with']} | {_diff(auc, scale=1, digits=3)} | {_p(auc['wilcoxon_p'])} | "
+            f"| {row} | {vs} | {_diff(auc, scale=1, digits=3)} | {_p(auc['wilcoxon_p'])} | "
             f"{_seeds(auc)} | {_delong_cell(auc)} | {_diff(recall)} | {_p(recall['wilcoxon_p'])} | "
             f"{_diff(precision)} | {_p(precision['wilcoxon_p'])} |"
         )
-    detectable = [
-        (row, summary[row][task]["roc_auc"]["vs_baseline"].get("detectable"))
-        for row in rows
-        if summary[row][task]["roc_auc"]["vs_baseline"]
+    detectable = [(f"{row} vs {vs}", comparisons["roc_auc"].get("detectable")) for row, vs, comparisons in pairs]
+    lines = [
+        f"{name}: {_power_text(d)}" for name, d in detectable if d and (d["one_seed"] is not None or d["all_seeds"])
     ]
-    lines = [f"{row}: {_power_text(d)}" for row, d in detectable if d and (d["one_seed"] is not None or d["all_seeds"])]
     if lines:
         out += ["", "What this design could detect (80% power, two-sided 5%):", ""] + [f"- {line}" for line in lines]
     return out
+
+
+def _pairs(summary, task):
+    """(row, the row it is paired with, {metric: paired comparison}) for every paired comparison of
+    the task: each row with its baseline, then the second pairings (``also_vs``)."""
+    pairs = []
+    for row in summary:
+        cells = summary[row].get(task)
+        if not cells:
+            continue
+        if cells["paired_with"] is not None and cells["roc_auc"]["vs_baseline"] is not None:
+            pairs.append((row, cells["paired_with"], {m: cells[m]["vs_baseline"] for m in METRICS}))
+        if "also_vs" in cells:
+            pairs.append((row, cells["also_vs"]["row"], cells["also_vs"]))
+    return pairs
 
 
 def _site_tables(summary, task):
@@ -133,6 +142,9 @@ def _site_tables(summary, task):
             + " | ".join(_interval(shift.get(name), signed=True) for name in shifts)
             + " |"
         )
+    for row, vs, comparisons in _pairs(summary, task):
+        if comparisons.get("site") and vs != summary[row][task]["paired_with"]:
+            out += ["", f"Separates sites, {row} minus {vs}: {_site_vs(comparisons['site'])}."]
     return out
 
 
@@ -153,15 +165,14 @@ def _power_text(d):
 
 
 def _delong_details(summary, task, seeds):
-    """Per seed and model: the DeLong AUC difference, its standard error and p."""
-    out = ["| model | seed | AUC diff | SE | p |", "| --- | --- | --- | --- | --- |"]
-    for row in summary:
-        paired = summary[row].get(task, {}).get("roc_auc", {}).get("vs_baseline")
-        if not paired:
-            continue
-        for seed, result in zip(seeds, paired.get("delong", [])):
+    """Per seed and paired comparison: the DeLong AUC difference, its standard error and p."""
+    out = ["| model | vs | seed | AUC diff | SE | p |", "| --- | --- | --- | --- | --- | --- |"]
+    for row, vs, comparisons in _pairs(summary, task):
+        for seed, result in zip(seeds, comparisons["roc_auc"].get("delong", [])):
             if result is not None:
-                out.append(f"| {row} | {seed} | {result['difference']:+.3f} | {result['se']:.3f} | {_p(result['p'])} |")
+                out.append(
+                    f"| {row} | {vs} | {seed} | {result['difference']:+.3f} | {result['se']:.3f} | {_p(result['p'])} |"
+                )
     return out if len(out) > 2 else []
 
 
@@ -191,7 +202,7 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
             out += site + [""]
         details = _delong_details(summary, task, settings["seeds"])
         if details:
-            out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus its baseline's):", ""]
+            out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus the other's):", ""]
             out += details + [""]
         if without_collapsed is not None:
             out += [f"## {TASK_TITLES[task]}: without collapsed runs", ""]

@@ -92,8 +92,12 @@ def detectable_difference(sd, n, power=0.8, alpha=0.05):
         achieved = stats.nct.sf(critical, n - 1, shift) + stats.nct.sf(critical, n - 1, -shift)
         return achieved - power
 
-    # power is about 0.05 at effect 0 and about 1 at 20 standard errors: the root lies between
-    return float(optimize.brentq(shortfall, 1e-12, 20 * sd / math.sqrt(n)))
+    # power is alpha at effect 0 and tends to 1: widen the bracket until it holds the root (the bracket
+    # scales with the standard error, so a tiny sd, such as equal differences up to rounding, works too)
+    high = 20 * sd / math.sqrt(n)
+    while shortfall(high) < 0:
+        high *= 2
+    return float(optimize.brentq(shortfall, 0.0, high))
 
 
 def single_seed_detectable(se, power=0.8, alpha=0.05):

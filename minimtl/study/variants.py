@@ -15,6 +15,7 @@ __all__ = [
     "ALL_VARIANTS",
     "ROWS",
     "BASELINE_ROW",
+    "SECOND_PAIRS",
     "rows_of",
     "PROTOCOLS",
     "STUDY_TABLE",
@@ -74,6 +75,10 @@ ROWS = {
     "multi-task 64, other labels ignored": {"tb": "multitask64-ignore", "pneumonia": "multitask64-ignore"},
 }
 BASELINE_ROW = "single-task"
+
+# Rows paired a second time, with another row (same seeds, same test images): the study's question (2),
+# does labelling the other dataset negative help or hurt compared with ignoring those images?
+SECOND_PAIRS = {"multi-task 64, other labels ignored": "multi-task 64"}
 
 
 def rows_of(variants=VARIANTS):
