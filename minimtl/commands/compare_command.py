@@ -149,6 +149,7 @@ def compare_command(
         "synthetic": bool(collection.synthetic),
         "model_choice": "best validation epoch" if protocol == "honest" else "last epoch",
         "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
+        "run_epochs": {f"{name}-seed{seed}": entry["epochs"] for (name, seed), entry in per_run.items()},
         **PROTOCOLS[protocol],
     }
     summary = summarise(per_run, seed_list, variants=chosen_variants)

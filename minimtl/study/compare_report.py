@@ -1,5 +1,6 @@
 """``table.md``, ``summary.json`` and the plots of a comparison."""
 
+import numpy as np
 from sklearn.metrics import roc_curve
 
 from minimtl.common.atomic import write_json
@@ -207,6 +208,7 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
         if without_collapsed is not None:
             out += [f"## {TASK_TITLES[task]}: without collapsed runs", ""]
             out += _task_tables(without_collapsed, task, study_numbers=False) + [""]
+    out += _runs_table(settings)
     if reshuffled_summary:
         out += [
             "## Scored the study notebook's way: on a freshly reshuffled 20%",
@@ -227,6 +229,37 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
                     )
         out.append("")
     return "\n".join(out)
+
+
+def _runs_table(settings):
+    """Per variant: the epoch whose model is scored, the epochs trained and the training time per run
+    (median [min, max] over seeds)."""
+    epochs, seconds = settings.get("run_epochs"), settings.get("run_seconds")
+    if not epochs:
+        return []
+
+    def spread(values, scale=1.0, digits=0):
+        values = sorted(v * scale for v in values)
+        return f"{np.median(values):.{digits}f} [{values[0]:.{digits}f}, {values[-1]:.{digits}f}]"
+
+    out = [
+        "## Runs",
+        "",
+        "Per variant, median [min, max] over seeds: the epoch whose model is scored, the epochs trained (early "
+        "stopping included) and the training time per run (epochs only; scoring and loading not counted).",
+        "",
+        "| variant | runs | model's epoch | epochs trained | minutes per run |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for variant in settings["variants"]:
+        names = [f"{variant}-seed{seed}" for seed in settings["seeds"] if f"{variant}-seed{seed}" in epochs]
+        if names:
+            out.append(
+                f"| {variant} | {len(names)} | {spread([epochs[n]['model'] for n in names])} | "
+                f"{spread([epochs[n]['trained'] for n in names])} | "
+                f"{spread([seconds[n] for n in names], scale=1 / 60, digits=1)} |"
+            )
+    return out + [""]
 
 
 def write_summary(path, summary, settings, reshuffled_summary=None, without_collapsed=None):

@@ -212,6 +212,9 @@ def run_all(
         metrics = json.loads(run_dir.metrics.read_text())
         entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, metrics.get("weights", "last"))}
         entry["seconds"] = sum(row["seconds"] for row in _history(run_dir))
+        trained = metrics["final_epoch"]
+        best = metrics.get("best_val") if metrics.get("weights", "last") == "best" else None
+        entry["epochs"] = {"trained": trained, "model": best["epoch"] if best else trained}
         if reshuffled:
             if not run_dir.reshuffled.exists():
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
