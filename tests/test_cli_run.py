@@ -26,28 +26,15 @@ def run_cli(args):
     return result
 
 
+def run_args(data_dir, out, name, arch="single-tb", size=12, epochs=1, *options):
+    """The arguments of a tiny ``run`` (``options`` are appended as they are)."""
+    return ["run", "--arch", arch, "--epochs", str(epochs), "--image-size", str(size), *options,
+            "--data-dir", str(data_dir), "--out", str(out), "--name", name, "--no-progress"]  # fmt: skip
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_path, no_data):
-    result = run_cli(
-        [
-            "run",
-            "--arch",
-            arch,
-            "--epochs",
-            "1",
-            "--image-size",
-            "16",
-            "--split",
-            "patient",
-            "--data-dir",
-            str(no_data),
-            "--out",
-            str(tmp_path / "runs"),
-            "--name",
-            "r",
-            "--no-progress",
-        ]
-    )
+    result = run_cli(run_args(no_data, tmp_path / "runs", "r", arch, 16, 1, "--split", "patient"))
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output
     run_dir = tmp_path / "runs" / "r"
@@ -87,28 +74,8 @@ def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_pa
 
 
 def test_sigmoid_heads_and_ignored_other_labels(tmp_path, no_data):
-    result = run_cli(
-        [
-            "run",
-            "--arch",
-            "multitask32",
-            "--head",
-            "sigmoid",
-            "--other-labels",
-            "ignore",
-            "--epochs",
-            "1",
-            "--image-size",
-            "12",
-            "--data-dir",
-            str(no_data),
-            "--out",
-            str(tmp_path),
-            "--name",
-            "s",
-            "--no-progress",
-        ]
-    )
+    options = ("--head", "sigmoid", "--other-labels", "ignore")
+    result = run_cli(run_args(no_data, tmp_path, "s", "multitask32", 12, 1, *options))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "s" / "config.json").read_text())["options"]["head"] == "sigmoid"
 
@@ -125,49 +92,14 @@ def test_bad_options_name_the_option(tmp_path, no_data):
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path, no_data):
-    args = [
-        "run",
-        "--arch",
-        "single-tb",
-        "--epochs",
-        "1",
-        "--image-size",
-        "12",
-        "--data-dir",
-        str(no_data),
-        "--out",
-        str(tmp_path),
-        "--name",
-        "same",
-        "--no-progress",
-    ]
+    args = run_args(no_data, tmp_path, "same")
     assert run_cli(args).exit_code == 0
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "--resume" in again.output
 
 
 def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_data):
-    assert (
-        run_cli(
-            [
-                "run",
-                "--arch",
-                "single-tb",
-                "--epochs",
-                "1",
-                "--image-size",
-                "12",
-                "--data-dir",
-                str(no_data),
-                "--out",
-                str(tmp_path),
-                "--name",
-                "e",
-                "--no-progress",
-            ]
-        ).exit_code
-        == 0
-    )
+    assert run_cli(run_args(no_data, tmp_path, "e")).exit_code == 0
     other_site = make_phantoms(n_per_class=9, image_size=12, seed=9)  # not the run's images
     metrics = evaluate_saved_run(tmp_path / "e", other_site)
     assert metrics["scope"].startswith("every image")
@@ -178,9 +110,7 @@ def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_da
 def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path, no_data):
     """With a validation split the run stands for its best validation epoch (best.npz): evaluate scores
     it by default, as compare does; --weights last scores the final epoch; each says which."""
-    args = ["run", "--arch", "single-tb", "--epochs", "3", "--image-size", "12", "--split", "patient",
-            "--data-dir", str(no_data), "--out", str(tmp_path), "--name", "w", "--no-progress"]  # fmt: skip
-    assert run_cli(args).exit_code == 0
+    assert run_cli(run_args(no_data, tmp_path, "w", "single-tb", 12, 3, "--split", "patient")).exit_code == 0
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["weights"] == "best"
     default = run_cli(["evaluate", str(tmp_path / "w"), "--json"])
