@@ -275,7 +275,8 @@ def write_summary(path, summary, settings, reshuffled_summary=None, without_coll
 
 
 def plot_metric_dots(summary, path, synthetic=False):
-    """Per task and metric: each seed's value as a dot, the mean with its 95% interval as a bar."""
+    """Per task and metric: each seed's value as a dot, the mean with its 95% interval as a bar, and
+    the study's own precision and recall (one unseeded run) as a red cross."""
     metrics = ("precision", "recall", "roc_auc")
     fig, axes = plt.subplots(len(TASKS), len(metrics), figsize=(4.2 * len(metrics), 3.6 * len(TASKS)), squeeze=False)
     rows = list(summary)
@@ -289,6 +290,10 @@ def plot_metric_dots(summary, path, synthetic=False):
                 entry = cells[metric]
                 values = [v for v in entry["per_seed"] if v is not None]
                 ax.plot(values, [y] * len(values), "o", alpha=0.5, color="tab:blue")
+                study = STUDY_TABLE.get(row, {}).get(task)
+                if study and metric in ("precision", "recall"):  # the study's one run, for comparison
+                    value = study[0 if metric == "precision" else 1] / 100
+                    ax.plot([value], [y], "x", color="tab:red", markersize=9, label="study" if y == 0 else None)
                 if entry["ci95"] is not None:
                     ax.errorbar(
                         entry["mean"],
@@ -299,6 +304,8 @@ def plot_metric_dots(summary, path, synthetic=False):
                         capsize=3,
                     )
             ax.set_yticks(range(len(rows)), rows if j == 0 else [""] * len(rows))
+            if metric in ("precision", "recall") and any(h.get_label() == "study" for h in ax.lines):
+                ax.legend(loc="lower left", fontsize=8)
             ax.set_title(f"{task}: {metric}")
             ax.invert_yaxis()
     if synthetic:
