@@ -101,6 +101,12 @@ def test_the_ignore_policy_is_paired_with_the_study_policy_too():
     table = render_table(summary, SETTINGS)
     assert "| multi-task 64, other labels ignored | multi-task 64 | +0.050 [" in table  # ROC-AUC = recall here
     assert "| multi-task 64, other labels ignored | single-task | +0.100 [" in table
+    assert table.count("Paired with its baseline") == 2  # tb and pneumonia
+    only_pneumonia_without_baseline = {k: v for k, v in per_run.items() if k[0] != "single-tb"}
+    table = render_table(summarise(only_pneumonia_without_baseline, [0, 1, 2]), SETTINGS)
+    assert table.count("Paired with its baseline") == 2  # the ignore row is still paired with multi-task 64
+    alone = {k: v for k, v in per_run.items() if k[0] == "multitask64"}
+    assert "Paired with its baseline" not in render_table(summarise(alone, [0, 1, 2]), SETTINGS)  # no empty tables
     del per_run[("multitask64", 1)]  # a partner missing a seed: no second pairing, no error
     assert "also_vs" not in summarise(per_run, [0, 1, 2])["multi-task 64, other labels ignored"]["tb"]
 

@@ -73,6 +73,9 @@ def _task_tables(summary, task, study_numbers=True):
             f"{_pct(cells['specificity'])} | {_pct(cells['f1'])} | {_auc(cells['roc_auc'])} | "
             f"{cells['constant_predictions']}/{len(cells['recall']['per_seed'])} | {len(cells['seeds_used'])} |"
         )
+    pairs = _pairs(summary, task)
+    if not pairs:  # no baseline in this comparison (say, no single-pneumonia run)
+        return out
     out += [
         "",
         "Paired with its baseline on the same seeds and test images (model - baseline; the baseline is "
@@ -85,7 +88,6 @@ def _task_tables(summary, task, study_numbers=True):
         "precision diff | Wilcoxon p |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    pairs = _pairs(summary, task)
     for row, vs, comparisons in pairs:
         auc, recall, precision = (comparisons[m] for m in ("roc_auc", "recall", "precision"))
         out.append(
