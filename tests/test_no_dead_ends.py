@@ -131,6 +131,27 @@ def test_kill_inside_a_checkpoint_write_leaves_a_resumable_run(tmp_path, no_data
     same_run(tmp_path / "run", straight)
 
 
+def test_a_run_stopped_while_writing_its_report_is_not_finished(tmp_path, no_data, straight, monkeypatch):
+    """metrics.json marks a run finished (compare reuses it, --resume stops at it): it is written after
+    the plots and report.md, so a run killed among them is resumed and writes them all again."""
+    import minimtl.study.run as run_module
+
+    def disk_gone(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(run_module, "plot_roc", disk_gone)
+    failed = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
+    assert failed.exit_code != 0
+    assert (tmp_path / "run" / "checkpoint.npz").exists() and not (tmp_path / "run" / "metrics.json").exists()
+    monkeypatch.undo()
+    resumed = cli("run", "--resume", tmp_path / "run", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    for name in ("metrics.json", "report.md", "roc.png", "confusion.png"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert "`metrics.json`" in (tmp_path / "run" / "report.md").read_text()
+    same_run(tmp_path / "run", straight)
+
+
 def kill_loop(tmp_path, no_data, straight, cycles, seed):
     """Start, kill -9 at a random moment, resume (or start again without a config.json); repeat."""
     rng = np.random.default_rng(seed)

@@ -60,6 +60,10 @@ class RunFolder:
         """The file of a saved model: "best" (best.npz) or "last" (checkpoint.npz)."""
         return getattr(self, SAVED_MODELS[weights][0])
 
-    def existing(self):
-        """(file name, description) of every run file present, in ``RUN_FILES`` order."""
-        return [(file, what) for key, (file, what) in RUN_FILES.items() if (self.path / file).exists()]
+    def existing(self, also=()):
+        """(file name, description) of every run file present (or among the paths ``also``, about to be
+        written), in ``RUN_FILES`` order."""
+        coming = {Path(path).name for path in also}
+        return [
+            (file, what) for key, (file, what) in RUN_FILES.items() if file in coming or (self.path / file).exists()
+        ]

@@ -252,13 +252,14 @@ def _train_and_write(trainer, config, collection, folder, log):
     for warning in metrics["warnings"][len(trainer.warnings) :]:
         log(f"warning: {warning}")
     write_predictions(folder.predictions, predictions, collection)
-    write_json(folder.metrics, metrics)
     plot_losses(trainer.history, folder.loss_plot, collection.synthetic)
     plot_roc(predictions[metrics["weights"]], folder.roc_plot, collection.synthetic, metrics["weights"])
     plot_confusions(predictions[metrics["weights"]], folder.confusion_plot, collection.synthetic, metrics["weights"])
-    # last, so that its list of files is complete
-    files = [(name, what) for name, what in folder.existing() if name != folder.report.name]
+    files = [(name, what) for name, what in folder.existing(also=(folder.metrics,)) if name != folder.report.name]
     write_text(folder.report, render_report(config.to_dict(), metrics, trainer.history, files))
+    # metrics.json last: it marks the run finished (compare reuses it, --resume stops at it), so a run
+    # killed while writing its report is resumed and writes everything again
+    write_json(folder.metrics, metrics)
     return metrics
 
 
