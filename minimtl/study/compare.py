@@ -66,7 +66,7 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
             collapsed = [predicts_one_class(r[key][task]["confusion_matrix"]) for r in runs]
             kept = [not c or not exclude_collapsed for c in collapsed]
             base_row = paired_with[row]
-            baseline = _complete_runs(per_run, rows.get(base_row, {}).get(task) if base_row else None, seeds, key)
+            baseline = _complete_runs(per_run, rows, base_row, task, seeds, key)
             comparisons = _paired(runs, kept, baseline, key, task, exclude_collapsed) if baseline else {}
             summary[row][task] = {
                 "constant_predictions": sum(collapsed),
@@ -87,7 +87,7 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
                     summary[row][task]["site"]["vs_baseline"] = comparisons["site"]
             # the study's labelling policy against ignoring the other dataset: same model, same seeds
             other_row = SECOND_PAIRS.get(row)
-            other = _complete_runs(per_run, rows.get(other_row, {}).get(task) if other_row else None, seeds, key)
+            other = _complete_runs(per_run, rows, other_row, task, seeds, key)
             if other:
                 summary[row][task]["also_vs"] = {
                     "row": other_row,
@@ -96,8 +96,10 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
     return summary
 
 
-def _complete_runs(per_run, variant_name, seeds, key):
-    """The runs of ``variant_name`` for every seed, or None when it was not run (or not for every seed)."""
+def _complete_runs(per_run, rows, row, task, seeds, key):
+    """The runs of table row ``row`` for ``task``, one per seed, or None when there is no such row or it
+    was not run (or not for every seed)."""
+    variant_name = rows.get(row, {}).get(task) if row else None
     runs = [per_run.get((variant_name, seed)) for seed in seeds] if variant_name else []
     return runs if runs and all(r is not None and key in r for r in runs) else None
 

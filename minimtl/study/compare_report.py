@@ -145,9 +145,10 @@ def _site_tables(summary, task):
             + " | ".join(_interval(shift.get(name), signed=True) for name in shifts)
             + " |"
         )
-    for row, vs, comparisons in _pairs(summary, task):
-        if comparisons.get("site") and vs != summary[row][task]["paired_with"]:
-            out += ["", f"Separates sites, {row} minus {vs}: {_site_vs(comparisons['site'])}."]
+    for row in rows:
+        also = summary[row][task].get("also_vs")
+        if also and also.get("site"):
+            out += ["", f"Separates sites, {row} minus {also['row']}: {_site_vs(also['site'])}."]
     return out
 
 
@@ -295,7 +296,8 @@ def plot_metric_dots(summary, path, synthetic=False):
                 study = STUDY_TABLE.get(row, {}).get(task)
                 if study and metric in ("precision", "recall"):  # the study's one run, for comparison
                     value = study[0 if metric == "precision" else 1] / 100
-                    ax.plot([value], [y], "x", color="tab:red", markersize=9, label="study" if y == 0 else None)
+                    first = not any(line.get_label() == "study" for line in ax.lines)
+                    ax.plot([value], [y], "x", color="tab:red", markersize=9, label="study" if first else None)
                 if entry["ci95"] is not None:
                     ax.errorbar(
                         entry["mean"],

@@ -22,7 +22,15 @@ from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split
-from minimtl.study.run import chosen_tasks, load_model, read_config, score_test_images, train_and_report
+from minimtl.study.run import (
+    chosen_epoch,
+    chosen_tasks,
+    chosen_weights,
+    load_model,
+    read_config,
+    score_test_images,
+    train_and_report,
+)
 from minimtl.study.saved_run import open_saved_run
 from minimtl.study.shift_test import shift_test_of
 from minimtl.study.site_separation import site_separation_of
@@ -210,11 +218,9 @@ def run_all(
     per_run = {}
     for variant, seed, config, run_dir in runs:
         metrics = json.loads(run_dir.metrics.read_text())
-        entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, metrics.get("weights", "last"))}
+        entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, chosen_weights(metrics))}
         entry["seconds"] = sum(row["seconds"] for row in _history(run_dir))
-        trained = metrics["final_epoch"]
-        best = metrics.get("best_val") if metrics.get("weights", "last") == "best" else None
-        entry["epochs"] = {"trained": trained, "model": best["epoch"] if best else trained}
+        entry["epochs"] = {"trained": metrics["final_epoch"], "model": chosen_epoch(metrics)}
         if reshuffled:
             if not run_dir.reshuffled.exists():
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))

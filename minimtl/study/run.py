@@ -43,7 +43,9 @@ __all__ = [
     "score_test_images",
     "read_config",
     "standing_weights",
+    "chosen_weights",
     "chosen_tasks",
+    "chosen_epoch",
     "load_model",
     "evaluate_saved_run",
 ]
@@ -270,11 +272,22 @@ def standing_weights(run_dir):
     return "best" if RunFolder(run_dir).best.is_file() else "last"
 
 
+def chosen_weights(metrics):
+    """The model a finished run stands for, from its metrics.json document: ``metrics["weights"]``
+    ("best" or "last"), or for older runs, which did not record it, "best" when they had a validation split."""
+    return metrics.get("weights") or ("best" if metrics.get("best_val") else "last")
+
+
 def chosen_tasks(metrics, weights=None):
     """The per-task test metrics of the ``weights`` model ("best" or "last"; default: the one the run
-    stands for, ``metrics["weights"]``) from a metrics.json document."""
-    weights = weights or metrics.get("weights") or ("best" if metrics.get("best_val") else "last")  # older runs
+    stands for, :func:`chosen_weights`) from a metrics.json document."""
+    weights = weights or chosen_weights(metrics)
     return metrics["best_val"]["tasks"] if weights == "best" else metrics["tasks"]
+
+
+def chosen_epoch(metrics):
+    """The epoch of the model the run stands for (the best validation epoch, or the final one)."""
+    return metrics["best_val"]["epoch"] if chosen_weights(metrics) == "best" else metrics["final_epoch"]
 
 
 def load_model(run_dir, weights="last"):
