@@ -303,8 +303,13 @@ class Trainer:
         for key, value in row.items():
             if key.startswith("val_one_class_") and value:
                 kind = f"the {key[len('val_one_class_') :]} head predicts one class"
-                text = f"{kind} for every validation image (a collapsed head: docs/study.md); its scores may still "
-                found.append((kind, text + "rank the images"))
+                found.append(
+                    (
+                        kind,
+                        f"{kind} for every validation image (a collapsed head: docs/study.md); its scores may still "
+                        "rank the images",
+                    )
+                )
         new = []
         for kind, text in found:  # each kind once per run
             if not any(kind in warning for warning in self.warnings + new):
