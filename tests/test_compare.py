@@ -231,3 +231,33 @@ def test_variants_beyond_the_study_get_rows_paired_with_the_study_settings():
     assert (config.arch, config.other_labels, config.normalize, config.seed, config.split) == (
         "multitask64", "ignore", "equalize", 3, "patient"
     )  # fmt: skip
+
+
+def test_an_option_is_paired_with_its_baseline_on_site_separation_and_every_shift():
+    def head(separation, border, zoom):
+        site = {"separation": separation, "auc": separation, "mean_probability": {"tb": 0.3, "pneumonia": 0.01}}
+        shifted = {"border": {"auc_change": border}, "zoom-1.05": {"auc_change": zoom}}
+        return site, shifted
+
+    per_run = {}
+    study, augmented = [(0.98, -0.20, -0.10), (0.97, -0.15, -0.12)], [(0.96, -0.05, -0.03), (0.98, -0.10, -0.02)]
+    for name, heads in (("multitask64", study), ("multitask64+augment", augmented)):
+        for seed, values in enumerate(heads):
+            site, shifted = head(*values)
+            per_run[(name, seed)] = {
+                "tasks": {"tb": fake_metrics(0.8), "pneumonia": fake_metrics(0.9)},
+                "site": {"tasks": {"tb": site}},
+                "shift": {"tasks": {"tb": {"shifted": shifted}}},
+            }
+    variants = [ALL_VARIANTS["multitask64"], ALL_VARIANTS["multitask64+augment"]]
+    summary = summarise(per_run, [0, 1], variants=variants)
+    option = summary["multi-task 64 + augment"]["tb"]
+    assert option["site"]["vs_baseline"]["per_seed"] == pytest.approx([-0.02, 0.01])
+    assert option["shift_vs_baseline"]["border"]["per_seed"] == pytest.approx([0.15, 0.05])  # it loses less
+    assert option["shift_vs_baseline"]["zoom-1.05"]["mean"] == pytest.approx(0.085)
+    assert "shift_vs_baseline" not in summary["multi-task 64"]["tb"]  # its own baseline did not run
+    table = render_table(summary, SETTINGS)
+    border = paired_differences([-0.05, -0.10], [-0.20, -0.15])
+    low, high = border["ci95"]
+    assert "| multi-task 64 + augment | multi-task 64 | -0.005 [" in table
+    assert f"| +0.100 [{low:+.3f}, {high:+.3f}] | +0.085 [" in table  # border, then zoom: the summary's order

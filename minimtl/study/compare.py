@@ -52,8 +52,9 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
     Returns {row: {task: {"constant_predictions", "seeds_used", "paired_with", metric: {"per_seed",
     "mean", "sd", "ci95", "n", "vs_baseline": paired differences (with "delong" per seed and
     "detectable" for ROC-AUC) or None}, "site", "shift" (with saved runs' site and shift results),
-    "also_vs" (rows of :data:`SECOND_PAIRS` whose partner ran): {"row": partner, metric: paired
-    differences, "site": ...}}}}.
+    "shift_vs_baseline" ({shift: paired differences of the ROC-AUC change}, where the baseline has
+    them too), "also_vs" (rows of :data:`SECOND_PAIRS` whose partner ran): {"row": partner, metric:
+    paired differences, "site": ..., "shift": ...}}}}.
     """
     rows, paired_with = rows_of(variants)
     summary = {}
@@ -85,6 +86,7 @@ def summarise(per_run, seeds, key="tasks", exclude_collapsed=False, variants=VAR
                 summary[row][task]["shift"] = _shift_summary(runs, kept, task)
                 if "site" in comparisons:
                     summary[row][task]["site"]["vs_baseline"] = comparisons["site"]
+                    summary[row][task]["shift_vs_baseline"] = comparisons["shift"]
             # the study's labelling policy against ignoring the other dataset: same model, same seeds
             other_row = SECOND_PAIRS.get(row)
             other = _complete_runs(per_run, rows, other_row, task, seeds, key)
@@ -120,7 +122,22 @@ def _paired(runs, kept, baseline, key, task, exclude_collapsed):
         separation = [_separation(r, task) if p else None for r, p in zip(runs, paired)]
         base_separation = [_separation(b, task) if p else None for b, p in zip(baseline, paired)]
         out["site"] = paired_differences(separation, base_separation)
+        # per shift: the model's ROC-AUC change minus the baseline's (positive: the model loses less)
+        names = [name for name in SHIFT_ORDER if any(_auc_change(r, task, name) is not None for r in runs + baseline)]
+        out["shift"] = {
+            name: paired_differences(
+                [_auc_change(r, task, name) if p else None for r, p in zip(runs, paired)],
+                [_auc_change(b, task, name) if p else None for b, p in zip(baseline, paired)],
+            )
+            for name in names
+        }
     return out
+
+
+def _auc_change(run, task, shift):
+    """The change of the task's test ROC-AUC when every test image gets ``shift`` (None: not measured)."""
+    shifted = (run.get("shift") or {}).get("tasks", {}).get(task, {}).get("shifted", {})
+    return shifted.get(shift, {}).get("auc_change")
 
 
 def _separation(run, task):
@@ -145,10 +162,11 @@ def _site_summary(runs, kept, task):
 
 def _shift_summary(runs, kept, task):
     """Over seeds: each shift's change of the task's test ROC-AUC."""
-    shifted = [r["shift"]["tasks"].get(task, {}).get("shifted", {}) if k else {} for r, k in zip(runs, kept)]
-    names = [name for name in SHIFT_ORDER if any(name in s for s in shifted)]
+    changes = {name: [_auc_change(r, task, name) if k else None for r, k in zip(runs, kept)] for name in SHIFT_ORDER}
     return {
-        name: mean_interval([s.get(name, {}).get("auc_change") for s in shifted], bounds=(-1.0, 1.0)) for name in names
+        name: mean_interval(values, bounds=(-1.0, 1.0))
+        for name, values in changes.items()
+        if any(v is not None for v in values)
     }
 
 
