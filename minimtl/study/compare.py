@@ -123,21 +123,25 @@ def _paired(runs, kept, baseline, key, task, exclude_collapsed):
         base_separation = [_separation(b, task) if p else None for b, p in zip(baseline, paired)]
         out["site"] = paired_differences(separation, base_separation)
         # per shift: the model's ROC-AUC change minus the baseline's (positive: the model loses less)
-        names = [name for name in SHIFT_ORDER if any(_auc_change(r, task, name) is not None for r in runs + baseline)]
+        changes, base_changes = _auc_changes(runs, paired, task), _auc_changes(baseline, paired, task)
         out["shift"] = {
-            name: paired_differences(
-                [_auc_change(r, task, name) if p else None for r, p in zip(runs, paired)],
-                [_auc_change(b, task, name) if p else None for b, p in zip(baseline, paired)],
-            )
-            for name in names
+            name: paired_differences(changes[name], base_changes[name])
+            for name in SHIFT_ORDER
+            if any(v is not None for v in changes[name] + base_changes[name])
         }
     return out
 
 
-def _auc_change(run, task, shift):
-    """The change of the task's test ROC-AUC when every test image gets ``shift`` (None: not measured)."""
-    shifted = (run.get("shift") or {}).get("tasks", {}).get(task, {}).get("shifted", {})
-    return shifted.get(shift, {}).get("auc_change")
+def _auc_changes(runs, use, task):
+    """Per shift (in :data:`SHIFT_ORDER`), each run's change of the task's test ROC-AUC when every test
+    image gets that shift; None for a run not ``use``d or a shift not measured."""
+    out = {}
+    for name in SHIFT_ORDER:
+        out[name] = []
+        for run, used in zip(runs, use):
+            shifted = (run.get("shift") or {}).get("tasks", {}).get(task, {}).get("shifted", {}) if used else {}
+            out[name].append(shifted.get(name, {}).get("auc_change"))
+    return out
 
 
 def _separation(run, task):
@@ -162,7 +166,7 @@ def _site_summary(runs, kept, task):
 
 def _shift_summary(runs, kept, task):
     """Over seeds: each shift's change of the task's test ROC-AUC."""
-    changes = {name: [_auc_change(r, task, name) if k else None for r, k in zip(runs, kept)] for name in SHIFT_ORDER}
+    changes = _auc_changes(runs, kept, task)
     return {
         name: mean_interval(values, bounds=(-1.0, 1.0))
         for name, values in changes.items()

@@ -105,15 +105,19 @@ def _task_tables(summary, task, study_numbers=True):
 
 
 def _pairs(summary, task):
-    """(row, the row it is paired with, {metric: paired comparison}) for every paired comparison of
-    the task: each row with its baseline, then the second pairings (``also_vs``)."""
+    """(row, the row it is paired with, {metric: paired comparison, and "site" and "shift" where the
+    site and shift results were paired}) for every paired comparison of the task: each row with its
+    baseline, then the second pairings (``also_vs``)."""
     pairs = []
     for row in summary:
         cells = summary[row].get(task)
         if not cells:
             continue
         if cells["paired_with"] is not None and cells["roc_auc"]["vs_baseline"] is not None:
-            pairs.append((row, cells["paired_with"], {m: cells[m]["vs_baseline"] for m in METRICS}))
+            comparisons = {m: cells[m]["vs_baseline"] for m in METRICS}
+            if "shift_vs_baseline" in cells:
+                comparisons.update(site=cells["site"]["vs_baseline"], shift=cells["shift_vs_baseline"])
+            pairs.append((row, cells["paired_with"], comparisons))
         if "also_vs" in cells:
             pairs.append((row, cells["also_vs"]["row"], cells["also_vs"]))
     return pairs
@@ -155,14 +159,7 @@ def _site_tables(summary, task):
 def _site_pairs_table(summary, task, shifts):
     """Paired with its baseline (and second partner): the change of the site separation and of each
     shift's ROC-AUC change, seed by seed on the same test images."""
-    pairs = []
-    for row in summary:
-        cells = summary[row].get(task, {})
-        if cells.get("shift_vs_baseline") is not None:
-            pairs.append((row, cells["paired_with"], cells["site"]["vs_baseline"], cells["shift_vs_baseline"]))
-        also = cells.get("also_vs")
-        if also and also.get("shift") is not None:
-            pairs.append((row, also["row"], also["site"], also["shift"]))
+    pairs = [(row, vs, paired) for row, vs, paired in _pairs(summary, task) if paired.get("shift") is not None]
     if not pairs:
         return []
     out = [
@@ -174,9 +171,9 @@ def _site_pairs_table(summary, task, shifts):
         "| model | vs | separates sites | " + " | ".join(shifts) + " |",
         "| --- | --- | --- |" + " --- |" * len(shifts),
     ]
-    for row, vs, site, shift in pairs:
-        cells = [_interval(site, signed=True, missing="")] + [
-            _interval(shift.get(name), signed=True, missing="") for name in shifts
+    for row, vs, paired in pairs:
+        cells = [_interval(paired["site"], signed=True, missing="")] + [
+            _interval(paired["shift"].get(name), signed=True, missing="") for name in shifts
         ]
         out.append(f"| {row} | {vs} | " + " | ".join(cells) + " |")
     return out
