@@ -1,6 +1,7 @@
 """Options shared by the commands that read images, the one way they load them, and the terminal's
 progress bars and messages (the library below the commands takes them as callbacks)."""
 
+import difflib
 import errno
 import math
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 
 from minimtl.common.lock import FolderBusy
+from minimtl.common.progress import no_progress
 from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
 from minimtl.data.normalize import NORMALIZATIONS
 from minimtl.study.run import RunError
@@ -21,6 +23,7 @@ from minimtl.training.train import TrainingDiverged
 
 __all__ = [
     "FiniteFloat",
+    "SuggestingChoice",
     "data_options",
     "training_options",
     "load_run_data",
@@ -51,6 +54,20 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+class SuggestingChoice(click.Choice):
+    """click's Choice that, for a mistyped value, also names the nearest choice ("did you mean ...?")."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as error:
+            by_lower = {str(choice).lower(): str(choice) for choice in self.choices}
+            nearest = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1, cutoff=0.6)
+            if not nearest:
+                raise
+            self.fail(f"{error.message.rstrip('.')}. Did you mean {by_lower[nearest[0]]!r}?", param, ctx)
 
 
 # Without real images the commands train on built-in phantoms: a fixed synthetic data set
@@ -165,7 +182,11 @@ def echo_err(text):
 
 
 def click_progress(label, length, status=None):
-    """The progress factory of the commands (see minimtl.common.progress): a click bar on stderr."""
+    """The progress factory of the commands (see minimtl.common.progress): a click bar on stderr when
+    stderr is a terminal, else nothing (click would print the bare label once, and each epoch's label
+    would stand in a log file above the epoch's own line)."""
+    if not sys.stderr.isatty():
+        return no_progress(label, length, status)
     return click.progressbar(
         length=length,
         label=label,

@@ -13,6 +13,7 @@ import click
 from minimtl.commands.options import (
     USER_ERRORS,
     FiniteFloat,
+    SuggestingChoice,
     check_writable,
     click_progress,
     data_options,
@@ -27,27 +28,47 @@ from minimtl.data import SPLIT_METHODS
 from minimtl.study.run import chosen_tasks, read_config, train_and_report
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
+from minimtl.training.measured import HOURS_30_EPOCHS_256PX, MACHINE, MAIN_JOB
+from minimtl.training.memory import STUDY_IMAGES, GiB, estimate_run_memory
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
 from minimtl.training.tasks import OTHER_LABEL_POLICIES
 from minimtl.training.train import TrainingInterrupted
 
 DEFAULTS = RunConfig()
 
+
+def _hours():
+    return ", ".join(f"{hours:g} h ({arch})" for arch, hours in HOURS_30_EPOCHS_256PX.items())
+
+
+def _minutes(seconds):
+    return f"{seconds // 60} min {seconds % 60} s"
+
+
+def _study_memory():
+    return f"{estimate_run_memory(DEFAULTS, STUDY_IMAGES)['total'] / GiB:.1f} GiB"
+
+
 HELP = f"""Train one architecture (the study's protocol by default) and write runs/NAME/.
 
-\b
-The defaults are the study's: {DEFAULTS.image_size} px, batch {DEFAULTS.batch_size}, {DEFAULTS.epochs} epochs,
-Adam lr {DEFAULTS.lr}, random image-level split. On a 2-core machine 30 epochs at 256 px take
-about 1.1 h (single-pneumonia), 0.1 h (single-tb), 1.3 h (multiclass), 2.4 h (multitask64) and
-1.8 h (multitask32), extrapolated from measured steps in docs/performance.md; a multitask64 model
-with Adam's state needs about 4 GB of memory (the run says its estimate first, and refuses a run
-that cannot fit). --image-size 64 --epochs 5 takes a few minutes.
-Without real data the run uses synthetic phantoms and says so.
+The defaults follow the study's protocol ({DEFAULTS.image_size} px, batch {DEFAULTS.batch_size},
+{DEFAULTS.epochs} epochs, Adam lr {DEFAULTS.lr}, random image-level split) with two differences:
+{DEFAULTS.val_fraction:.0%} of the training side is held out for validation (--val-fraction 0: none,
+as the study) and the seed is fixed ({DEFAULTS.seed}).
+
+30 epochs at 256 px take about {_hours()}, extrapolated from steps measured on {MACHINE}
+(docs/performance.md; loading and checkpoints not included); the README's main job (64 px, 10 epochs)
+ran in {_minutes(MAIN_JOB["run_seconds"])}. At 256 px a multitask64 run needs about {_study_memory()} of
+memory by the run's own estimate (with Adam's state and the study's {STUDY_IMAGES} images). The run
+prints that estimate first and refuses a run that cannot fit, then says how big its checkpoints are.
+
+Without --data-dir, $MINIMTL_DATA or images in data/, the run uses synthetic phantoms and says so on
+its first line; --phantoms asks for them.
 """
 
 
 @click.command("run", help=HELP)
-@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=DEFAULTS.arch, show_default=True)
+@click.option("--arch", type=SuggestingChoice(list(ARCHITECTURES)), default=DEFAULTS.arch, show_default=True)
 @click.option(
     "--head",
     type=click.Choice(HEADS),

@@ -30,6 +30,7 @@ from minimtl.study.report import render_report, write_history, write_predictions
 from minimtl.training.checkpoint import load_params
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import multiclass_confusion, predict_logits, score_tasks
+from minimtl.training.metrics import half_dead_warning
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.steps import scorer
 from minimtl.training.train import Trainer
@@ -48,6 +49,7 @@ __all__ = [
     "chosen_epoch",
     "load_model",
     "evaluate_saved_run",
+    "half_dead_warnings",
 ]
 
 WEIGHTS = tuple(SAVED_MODELS)  # "best", "last"
@@ -251,6 +253,7 @@ def _train_and_write(trainer, config, collection, folder, log):
                 f"the {task} head of the {SAVED_MODELS[metrics['weights']][1]}'s model predicts one class for every "
                 "test image (a collapsed head: docs/study.md)"
             )
+    metrics["warnings"] += half_dead_warnings(predictions[metrics["weights"]], collection, metrics["weights"])
     for warning in metrics["warnings"][len(trainer.warnings) :]:
         log(f"warning: {warning}")
     write_predictions(folder.predictions, predictions, collection)
@@ -263,6 +266,18 @@ def _train_and_write(trainer, config, collection, folder, log):
     # killed while writing its report is resumed and writes everything again
     write_json(folder.metrics, metrics)
     return metrics
+
+
+def half_dead_warnings(task_results, collection, weights):
+    """The warnings of :func:`minimtl.training.metrics.half_dead_warning` for each task of a scored model
+    (``task_results`` as from ``score_tasks``; ``weights``: "best" or "last")."""
+    warnings = []
+    for task, result in task_results.items():
+        hashes = collection.pixel_hash[result["image"]]
+        warning = half_dead_warning(task, result["score"], hashes, SAVED_MODELS[weights][1])
+        if warning:
+            warnings.append(warning)
+    return warnings
 
 
 def standing_weights(run_dir):

@@ -11,9 +11,20 @@ from pathlib import Path
 
 from minimtl.training.models import ARCHITECTURES, CONV_FILTERS, CONV_KERNEL, conv_output_size
 
-__all__ = ["estimate_run_memory", "available_memory", "format_memory", "NotEnoughMemory", "check_memory"]
+__all__ = [
+    "estimate_run_memory",
+    "estimate_run_disk",
+    "available_memory",
+    "format_memory",
+    "NotEnoughMemory",
+    "check_memory",
+    "format_disk",
+    "STUDY_IMAGES",
+]
 
 GiB = 2**30
+GB = 10**9
+STUDY_IMAGES = 5856 + 662  # Kermany's chest X-rays as on Kaggle, and the Shenzhen set: the figures the help quotes
 BASELINE = 600 * 2**20  # Python, NumPy, Numba, SciPy, scikit-learn and matplotlib loaded (measured: 0.5 GB)
 
 
@@ -106,3 +117,35 @@ def check_memory(configs, n_images, jobs=1, available=None):
             + ", --step fused if you chose readable, or a machine with more memory"
         )
     return line
+
+
+def estimate_run_disk(config):
+    """Bytes a run of ``config`` writes to its folder, by file: "checkpoint" (checkpoint.npz: the weights
+    and Adam's m and v, rewritten after every epoch), "best" (best.npz: the weights of the best validation
+    epoch; 0 without a validation split), and "peak" (both, plus a second checkpoint while the new one is
+    written beside the old before it replaces it).
+
+    The figures are the float32 arrays' sizes; the small files (split, history, report, plots) are left out.
+    """
+    model = _parameter_count(config)
+    checkpoint = 3 * 4 * model
+    best = 4 * model if config.val_fraction > 0 else 0
+    return {"checkpoint": checkpoint, "best": best, "peak": 2 * checkpoint + best}
+
+
+def _parameter_count(config):
+    """The number of weights of ``config``'s model, from the shapes alone (nothing is allocated)."""
+    spec = ARCHITECTURES[config.arch]
+    features = CONV_FILTERS * conv_output_size(config.image_size) ** 2
+    outputs = 3 if spec.multiclass else (1 if config.head == "sigmoid" else 2)
+    conv = CONV_FILTERS * (CONV_KERNEL**2 + 1)
+    return conv + sum(features * units + units + units * outputs + outputs for units in spec.head_units.values())
+
+
+def format_disk(parts):
+    """One line: what a run writes to its folder."""
+    best = f", best.npz {parts['best'] / GB:.2g} GB" if parts["best"] else ""
+    return (
+        f"disk: checkpoint.npz {parts['checkpoint'] / GB:.2g} GB, rewritten after every epoch{best} "
+        f"(up to {parts['peak'] / GB:.2g} GB at once while a checkpoint is replaced)"
+    )

@@ -13,7 +13,18 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["Z95", "wilson_interval", "rate", "roc_auc", "roc_auc_interval", "predicts_one_class", "binary_metrics"]
+__all__ = [
+    "Z95",
+    "wilson_interval",
+    "rate",
+    "roc_auc",
+    "roc_auc_interval",
+    "predicts_one_class",
+    "binary_metrics",
+    "largest_score_tie",
+    "half_dead_warning",
+    "HALF_DEAD_SHARE",
+]
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
@@ -117,3 +128,55 @@ def binary_metrics(y_true, predicted, score):
         "roc_auc": {"value": auc, "ci95": None if auc is None else roc_auc_interval(auc, n_pos, n_neg)},
         "one_class": predicts_one_class([[tn, fp], [fn, tp]]),
     }
+
+
+HALF_DEAD_SHARE = 0.05  # a head giving one exact score to this share of its distinct test images is half dead
+
+
+def largest_score_tie(score, pixel_hash):
+    """The largest group of *different* images that got exactly the same score.
+
+    Inputs:
+    - score: float array (n,), each image's P(disease)
+    - pixel_hash: array (n,), each image's pixel hash (pixel-identical copies count once)
+
+    Returns (images, value): how many different images share the most shared score, and that score;
+    (0, None) when no two different images share one. Scores of exactly 0 or 1 are left out: those
+    are a confident head's saturated probabilities, not a tie.
+
+    Two different images get bit-identical scores when the head computes the same thing for both:
+    when every hidden unit of the head is off (ReLU) for them, the head's output is its last bias,
+    whatever the image.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    pixel_hash = np.asarray(pixel_hash)
+    inside = (score > 0) & (score < 1)
+    distinct = {(float(s), h) for s, h in zip(score[inside], pixel_hash[inside])}
+    values, counts = np.unique(np.array([s for s, _ in distinct], dtype=np.float64), return_counts=True)
+    if len(counts) == 0 or counts.max() < 2:
+        return 0, None
+    best = int(np.argmax(counts))
+    return int(counts[best]), float(values[best])
+
+
+def half_dead_warning(task, score, pixel_hash, model_words):
+    """A warning when many test images of ``task`` got one and the same score (a half-dead head), else None.
+
+    Inputs:
+    - task: str; score, pixel_hash: as for :func:`largest_score_tie`, over the task's test images
+    - model_words: which model was scored, e.g. "best validation epoch"
+
+    The head is called half dead when at least 3 different images, and at least ``HALF_DEAD_SHARE``
+    of them, share one score: for those images the head's hidden units are all off, so it says
+    nothing about them (``python cli.py explain`` finds their saliency maps zero everywhere).
+    """
+    tied, value = largest_score_tie(score, pixel_hash)
+    distinct = len(set(np.asarray(pixel_hash).tolist()))
+    if tied < 3 or tied < HALF_DEAD_SHARE * distinct:
+        return None
+    return (
+        f"the {task} head of the {model_words}'s model gives {tied} of {distinct} different test images exactly "
+        f"the same P({task}) = {value:.6f}: for those images every hidden unit of the head is off (ReLU), so the "
+        "score is the head's bias alone and says nothing about the image (a half-dead head; `python cli.py "
+        "explain` finds their saliency maps zero everywhere)"
+    )
