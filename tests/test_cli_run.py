@@ -14,27 +14,20 @@ from minimtl.training.models import ARCHITECTURES
 RATE_KEYS = {"precision", "recall", "specificity", "npv", "accuracy"}
 
 
-@pytest.fixture()
-def no_data(tmp_path):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
-    return empty
-
-
 def run_cli(args):
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     return result
 
 
-def run_args(data_dir, out, name, arch="single-tb", size=12, epochs=1, *options):
-    """The arguments of a tiny ``run`` (``options`` are appended as they are)."""
+def run_args(out, name, arch="single-tb", size=12, epochs=1, *options):
+    """The arguments of a tiny ``run`` on the phantoms (``options`` are appended as they are)."""
     return ["run", "--arch", arch, "--epochs", str(epochs), "--image-size", str(size), *options,
-            "--data-dir", str(data_dir), "--out", str(out), "--name", name, "--no-progress"]  # fmt: skip
+            "--phantoms", "--out", str(out), "--name", name, "--no-progress"]  # fmt: skip
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_path, no_data):
-    result = run_cli(run_args(no_data, tmp_path / "runs", "r", arch, 16, 1, "--split", "patient"))
+def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_path):
+    result = run_cli(run_args(tmp_path / "runs", "r", arch, 16, 1, "--split", "patient"))
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output
     run_dir = tmp_path / "runs" / "r"
@@ -73,16 +66,16 @@ def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_pa
     assert json.loads(evaluated.output)["tasks"] == metrics["tasks"]
 
 
-def test_sigmoid_heads_and_ignored_other_labels(tmp_path, no_data):
+def test_sigmoid_heads_and_ignored_other_labels(tmp_path):
     options = ("--head", "sigmoid", "--other-labels", "ignore")
-    result = run_cli(run_args(no_data, tmp_path, "s", "multitask32", 12, 1, *options))
+    result = run_cli(run_args(tmp_path, "s", "multitask32", 12, 1, *options))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "s" / "config.json").read_text())["options"]["head"] == "sigmoid"
 
 
-def test_bad_options_name_the_option(tmp_path, no_data):
+def test_bad_options_name_the_option(tmp_path):
     result = CliRunner().invoke(
-        main, ["run", "--arch", "multiclass", "--head", "sigmoid", "--data-dir", str(no_data), "--out", str(tmp_path)]
+        main, ["run", "--arch", "multiclass", "--head", "sigmoid", "--phantoms", "--out", str(tmp_path)]
     )
     assert result.exit_code != 0 and "--head sigmoid" in result.output
     result = CliRunner().invoke(main, ["run", "--arch", "resnet"])
@@ -91,15 +84,15 @@ def test_bad_options_name_the_option(tmp_path, no_data):
     assert result.exit_code != 0 and "--data-dir" in result.output
 
 
-def test_an_existing_run_is_not_overwritten(tmp_path, no_data):
-    args = run_args(no_data, tmp_path, "same")
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    args = run_args(tmp_path, "same")
     assert run_cli(args).exit_code == 0
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "--resume" in again.output
 
 
-def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_data):
-    assert run_cli(run_args(no_data, tmp_path, "e")).exit_code == 0
+def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path):
+    assert run_cli(run_args(tmp_path, "e")).exit_code == 0
     other_site = make_phantoms(n_per_class=9, image_size=12, seed=9)  # not the run's images
     metrics = evaluate_saved_run(tmp_path / "e", other_site)
     assert metrics["scope"].startswith("every image")
@@ -107,10 +100,10 @@ def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_da
     assert set(metrics["tasks"]) == {"tb"}
 
 
-def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path, no_data):
+def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path):
     """With a validation split the run stands for its best validation epoch (best.npz): evaluate scores
     it by default, as compare does; --weights last scores the final epoch; each says which."""
-    assert run_cli(run_args(no_data, tmp_path, "w", "single-tb", 12, 3, "--split", "patient")).exit_code == 0
+    assert run_cli(run_args(tmp_path, "w", "single-tb", 12, 3, "--split", "patient")).exit_code == 0
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["weights"] == "best"
     default = run_cli(["evaluate", str(tmp_path / "w"), "--json"])

@@ -118,8 +118,6 @@ SETTINGS = {
 
 
 def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
     out = tmp_path / "cmp"
     args = [
         "compare",
@@ -129,8 +127,7 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
         "1",
         "--image-size",
         "12",
-        "--data-dir",
-        str(empty),
+        "--phantoms",
         "--out",
         str(out),
         "--reshuffled-test",

@@ -28,10 +28,8 @@ def summary_of(out):
 
 
 def test_jobs_give_the_results_of_one_job(tmp_path):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
-    compare("--data-dir", str(empty), "--out", str(tmp_path / "one"))
-    output = compare("--data-dir", str(empty), "--out", str(tmp_path / "two"), "--jobs", "2")
+    compare("--phantoms", "--out", str(tmp_path / "one"))
+    output = compare("--phantoms", "--out", str(tmp_path / "two"), "--jobs", "2")
     assert "4 to train" in output and "2 runs at once" in output
     assert summary_of(tmp_path / "one") == summary_of(tmp_path / "two")
     for run in (tmp_path / "one" / "runs").iterdir():
@@ -40,18 +38,16 @@ def test_jobs_give_the_results_of_one_job(tmp_path):
 
 
 def test_plan_lists_each_unfinished_run_and_compare_reuses_what_they_make(tmp_path):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
     out = tmp_path / "planned"
-    plan = compare("--data-dir", str(empty), "--out", str(out), "--plan", "--patience", "1").splitlines()
+    plan = compare("--phantoms", "--out", str(out), "--plan", "--patience", "1").splitlines()
     assert len(plan) == 4 and all(line.startswith("python cli.py run ") for line in plan)
     assert not (out / "runs").exists()  # planning trains nothing
     for line in plan[:3]:  # as GNU parallel or a Slurm array task would, from the repository root
         result = subprocess.run([sys.executable, *shlex.split(line)[1:]], cwd=REPO, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
-    left = compare("--data-dir", str(empty), "--out", str(out), "--plan", "--patience", "1").splitlines()
+    left = compare("--phantoms", "--out", str(out), "--plan", "--patience", "1").splitlines()
     assert left == plan[3:]  # finished runs are no longer planned
-    output = compare("--data-dir", str(empty), "--out", str(out), "--patience", "1")
+    output = compare("--phantoms", "--out", str(out), "--patience", "1")
     assert "3 finished runs reused, 1 to train" in output  # the planned runs are the compare's own
-    compare("--data-dir", str(empty), "--out", str(tmp_path / "direct"), "--patience", "1")
+    compare("--phantoms", "--out", str(tmp_path / "direct"), "--patience", "1")
     assert summary_of(out) == summary_of(tmp_path / "direct")

@@ -5,6 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+import minimtl.data.load as load_module
 from minimtl.commands.data_command import data
 from tests.data_fixtures import build_generic, build_kermany, build_nlm
 
@@ -12,11 +13,13 @@ from tests.data_fixtures import build_generic, build_kermany, build_nlm
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIMTL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("MINIMTL_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.delenv("MINIMTL_DATA", raising=False)
+    monkeypatch.setattr(load_module, "DEFAULT_DATA_DIR", tmp_path / "no-data-here")  # data/ of the repository
     return CliRunner()
 
 
 def test_without_data_one_line_notice_then_phantoms_marked_synthetic(runner):
+    """No --data-dir, no $MINIMTL_DATA, no data/: the phantoms, and one line that says so."""
     result = runner.invoke(data, ["--image-size", "16"])
     assert result.exit_code == 0, result.output
     notice = result.stderr.strip().splitlines()

@@ -93,15 +93,16 @@ def test_kaggle_zip_nesting_macosx_junk_and_missing_val(tmp_path):
     assert collection.skipped == ()
 
 
-def test_nested_copy_with_other_content_is_skipped_and_listed(tmp_path):
+def test_nested_copy_with_other_content_is_a_conflict_naming_both(tmp_path):
+    """Two different files claiming one Kermany image (split, class, name): neither is chosen (issue 24)."""
     data = tmp_path / "data"
     outer = build_kermany(data, splits=("train",))
     write_image(outer / "chest_xray" / "train" / "NORMAL" / "IM-0117-0001.jpeg", np.zeros((50, 50), np.uint8) + 7)
-    collection = load(data, tmp_path)
-    assert len(collection) == 6
-    ((path, reason),) = collection.skipped
-    assert path == "chest_xray/chest_xray/train/NORMAL/IM-0117-0001.jpeg"
-    assert "different size" in reason and "chest_xray/train/NORMAL/IM-0117-0001.jpeg" in reason
+    with pytest.raises(DataError) as info:
+        load(data, tmp_path)
+    message = str(info.value)
+    assert "Kermany image train/NORMAL/IM-0117-0001.jpeg: chest_xray/train/NORMAL/IM-0117-0001.jpeg (" in message
+    assert "chest_xray/chest_xray/train/NORMAL/IM-0117-0001.jpeg (" in message and "will not choose" in message
 
 
 def test_unknown_and_empty_class_folders_are_reported(tmp_path):

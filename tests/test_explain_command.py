@@ -30,11 +30,10 @@ def invoke(args):
 def runs(tmp_path_factory):
     """A multitask64 and a single-tb phantom run of the same seed, one epoch each at 16 px."""
     root = tmp_path_factory.mktemp("explain")
-    (root / "no-data").mkdir()
     for arch in ("multitask64", "single-tb"):
         result = invoke(
             ["run", "--arch", arch, "--image-size", SIZE, "--epochs", 1, "--split", "patient"]
-            + ["--data-dir", root / "no-data", "--out", root, "--name", arch, "--no-progress"]
+            + ["--phantoms", "--out", root, "--name", arch, "--no-progress"]
         )
         assert result.exit_code == 0, result.output
     return root

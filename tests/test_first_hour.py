@@ -2,11 +2,13 @@
 One test (or a few) per item of the issue."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import minimtl.data.load as load_module
 import minimtl.study.run as run_module
 from minimtl.commands import main
 from minimtl.commands.options import click_progress, echo_err
@@ -14,7 +16,9 @@ from minimtl.common.lock import LOCK_NAME
 from minimtl.data import make_phantoms
 from minimtl.study.run import train_and_report
 from minimtl.training.config import RunConfig
+from minimtl.training.memory import GB, estimate_run_disk
 from minimtl.training.metrics import half_dead_warning, largest_score_tie
+from tests.data_fixtures import build_generic, build_kermany, build_nlm, write_image
 
 TINY = RunConfig(arch="single-tb", image_size=12, epochs=2, split="patient")
 
@@ -24,8 +28,151 @@ def phantoms():
     return make_phantoms(n_per_class=30, image_size=12, seed=0)
 
 
+RUN = ["run", "--arch", "single-tb", "--image-size", "12", "--epochs", "1", "--split", "patient", "--no-progress"]
+
+
 def cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture()
+def nothing_named(tmp_path, monkeypatch):
+    """No --data-dir, no $MINIMTL_DATA, and data/ in the repository missing: the one case for phantoms."""
+    monkeypatch.delenv("MINIMTL_DATA", raising=False)
+    monkeypatch.setattr(load_module, "DEFAULT_DATA_DIR", tmp_path / "repository-data")
+    monkeypatch.setenv("MINIMTL_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture()
+def empty(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no images here")
+    return folder
+
+
+def error_of(result):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return result.output[result.output.rindex("Error: ") :]
+
+
+# ----- item 2: an explicit data folder without images is an error, not phantoms ---------------------------
+
+
+@pytest.mark.parametrize("strict", [[], ["--strict"]])
+def test_run_on_an_explicit_empty_data_dir_is_an_error_naming_it(tmp_path, empty, strict):
+    result = cli(*RUN, "--data-dir", empty, "--out", tmp_path / "runs", "--name", "r", *strict)
+    message = error_of(result)
+    assert f"{empty}, the data folder named by --data-dir, holds no .png/.jpg/.jpeg file" in message
+    assert "chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/*.jpeg" in message and "--phantoms" in message
+    assert "SYNTHETIC" not in result.output and "Using synthetic phantoms" not in result.output
+    assert not (tmp_path / "runs" / "r" / "config.json").exists()  # nothing trained
+
+
+def test_data_on_an_explicit_empty_data_dir_is_an_error_too(empty):
+    message = error_of(cli("data", "--data-dir", empty))
+    assert f"{empty}, the data folder named by --data-dir, holds no" in message
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_data_folder_named_by_the_environment_is_named_too(tmp_path, empty, monkeypatch, exists):
+    folder = empty if exists else tmp_path / "absent"
+    monkeypatch.setenv("MINIMTL_DATA", str(folder))
+    message = error_of(cli(*RUN, "--out", tmp_path / "runs", "--name", "r"))
+    what = "holds no .png/.jpg/.jpeg file" if exists else "does not exist"
+    assert f"{folder}, the data folder named by $MINIMTL_DATA, {what}" in message
+
+
+def test_with_nothing_named_the_phantoms_notice_is_the_first_line(tmp_path, nothing_named):
+    result = cli(*RUN, "--out", tmp_path / "runs", "--name", "r")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("No chest X-ray images found in ") and "synthetic phantoms" in lines[0]
+    assert lines[1].startswith("memory: about") and lines[2].startswith("disk: checkpoint.npz")
+
+
+def test_phantoms_asked_for_and_the_checkpoint_size_said_before_training(tmp_path):
+    result = cli(*RUN, "--phantoms", "--out", tmp_path / "runs", "--name", "r")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Using the built-in synthetic phantoms (--phantoms)")
+    size = estimate_run_disk(RunConfig(arch="single-tb", image_size=12, epochs=1, split="patient"))["checkpoint"]
+    assert lines[2].startswith(f"disk: checkpoint.npz {size / GB:.2g} GB, rewritten after every epoch")
+    checkpoint = (tmp_path / "runs" / "r" / "checkpoint.npz").stat().st_size
+    assert 0.9 * size < checkpoint < 1.1 * size + 100_000  # the estimate is the file's size (plus the small state)
+
+
+def test_phantoms_and_a_data_dir_exclude_each_other(tmp_path, empty):
+    result = cli(*RUN, "--phantoms", "--data-dir", empty, "--out", tmp_path)
+    assert result.exit_code == 2 and "--phantoms and --data-dir exclude each other" in result.output
+
+
+# ----- item 3: only what is unambiguously the data set becomes training data ------------------------------
+
+
+def test_two_different_files_with_one_nlm_name_are_a_conflict_naming_both(tmp_path):
+    data = tmp_path / "data"
+    build_nlm(data / "ChinaSet_AllFiles" / "CXR_png", "CHNCXR", labels=(0, 1, 0, 1))
+    write_image(data / "tmp-copy" / "CHNCXR_0002_1.png")  # another picture under a real image's name
+    for command in (["data"], [*RUN, "--out", tmp_path / "runs", "--name", "r"]):
+        message = error_of(cli(*command, "--data-dir", data))
+        assert "claimed by different files" in message and "NLM image CHNCXR_0002_1.png" in message
+        assert "ChinaSet_AllFiles/CXR_png/CHNCXR_0002_1.png (" in message and "tmp-copy/CHNCXR_0002_1.png (" in message
+        assert "will not choose" in message
+    assert not (tmp_path / "runs" / "r" / "config.json").exists()
+
+
+def test_a_copy_of_an_nlm_image_with_the_same_bytes_is_counted_once(tmp_path):
+    data = tmp_path / "data"
+    build_nlm(data / "CXR_png", "CHNCXR", labels=(0, 1, 0, 1))
+    (data / "backup").mkdir()
+    shutil.copy(data / "CXR_png" / "CHNCXR_0002_1.png", data / "backup" / "CHNCXR_0002_1.png")
+    result = cli("data", "--data-dir", data, "--image-size", "12", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["datasets"]["tb"]["images"] == 4
+
+
+def test_the_generic_layout_is_not_taken_where_other_images_lie_around(tmp_path):
+    """A folder like /tmp: a few folders of pictures, and many more pictures deeper down."""
+    data = tmp_path / "tmp"
+    build_generic(data, {"plots": 2, "thumbnails": 2})
+    write_image(data / "pytest-of-user" / "pytest-1" / "test_x" / "image.png")
+    write_image(data / "loose.png")
+    message = error_of(cli("data", "--data-dir", data))
+    assert "The generic layout <root>/<class>/*.png is not taken" in message
+    assert "classes (plots, thumbnails)" in message
+    assert "2 image files lie elsewhere (1 above the class folders, 1 in other or deeper folders" in message
+    assert "loose.png" in message and "pytest-of-user/pytest-1/test_x/image.png" in message
+
+
+def test_the_generic_layout_is_taken_where_it_is_unambiguous(tmp_path):
+    data = tmp_path / "external"
+    build_generic(data / "da", {"normal": 2, "tb": 2})
+    build_generic(data / "db", {"normal": 1, "tb": 1})
+    (data / "MANIFEST.csv").write_text("path,label\n")
+    result = cli("data", "--data-dir", data, "--image-size", "12", "--json")
+    assert result.exit_code == 0, result.output
+    assert {name: d["images"] for name, d in json.loads(result.stdout)["datasets"].items()} == {"da": 4, "db": 2}
+    assert "generic layout (<class>/ folders): 6 images: da 4 (normal 2, tb 2); db 2 (normal 1, tb 1)" in result.stderr
+
+
+def test_run_says_what_it_found_per_layout_before_it_starts(tmp_path):
+    data = tmp_path / "data"
+    build_kermany(data, splits=("train", "test"))
+    build_nlm(data / "ChinaSet_AllFiles" / "CXR_png", "CHNCXR", labels=(0, 1) * 6)
+    write_image(data / "notes" / "figure.png")  # in no layout: ignored, and said so
+    result = cli(*RUN, "--data-dir", data, "--out", tmp_path / "runs", "--name", "r")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[:4] == [
+        f"images found in {data}:",
+        "  kermany layout (chest_xray/<split>/<NORMAL|PNEUMONIA>/ files): 10 images: pneumonia 10 (normal 5, "
+        "pneumonia 5; sites kermany 10)",
+        "  nlm layout (CHNCXR_/MCUCXR_ files): 12 images: tb 12 (normal 6, tb 6; sites shenzhen 12)",
+        "  ignored: 1 image files in none of these layouts (e.g. notes/figure.png)",
+    ]
+    assert lines[4].startswith("memory: about")
 
 
 # ----- item 5: small things ----------------------------------------------------------------------------

@@ -68,8 +68,7 @@ def same_run(a, b):
 def straight(tmp_path_factory):
     """The uninterrupted run every interrupted one must end up equal to."""
     root = tmp_path_factory.mktemp("straight")
-    (root / "no-data").mkdir()
-    result = cli("run", *TINY, "--data-dir", root / "no-data", "--out", root, "--name", "run")
+    result = cli("run", *TINY, "--phantoms", "--out", root, "--name", "run")
     assert result.exit_code == 0, result.output
     return root / "run"
 
@@ -84,12 +83,12 @@ def test_a_run_without_checkpoint_restarts_on_resume(tmp_path, no_data, straight
         return float("nan"), {}, {}
 
     monkeypatch.setattr(train_module, "total_loss", nan_loss)
-    result = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
+    result = cli("run", *TINY, "--phantoms", "--out", tmp_path, "--name", "run")
     message = short_message(result)
     assert "No checkpoint was written" in message and "last good checkpoint" not in message
     assert "smaller --lr" in message
     monkeypatch.undo()
-    refused = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
+    refused = cli("run", *TINY, "--phantoms", "--out", tmp_path, "--name", "run")
     assert "--resume" in short_message(refused)  # the same name: continue it instead
     resumed = cli("run", "--resume", tmp_path / "run", "--no-progress")
     assert resumed.exit_code == 0, resumed.output
@@ -119,7 +118,7 @@ main(sys.argv[2:])
 def test_kill_inside_a_checkpoint_write_leaves_a_resumable_run(tmp_path, no_data, straight, write):
     """kill -9 while the 1st (the first checkpoint), 2nd or 4th archive is written: the temporary file
     is removed on resume and the run ends bit-identical to the uninterrupted one."""
-    args = ["run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run"]
+    args = ["run", *TINY, "--phantoms", "--out", tmp_path, "--name", "run"]
     killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(write), *map(str, args)], cwd=REPO,
                             capture_output=True, text=True)  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
@@ -140,7 +139,7 @@ def test_a_run_stopped_while_writing_its_report_is_not_finished(tmp_path, no_dat
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(run_module, "plot_roc", disk_gone)
-    failed = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
+    failed = cli("run", *TINY, "--phantoms", "--out", tmp_path, "--name", "run")
     assert failed.exit_code != 0
     assert (tmp_path / "run" / "checkpoint.npz").exists() and not (tmp_path / "run" / "metrics.json").exists()
     monkeypatch.undo()
@@ -161,8 +160,7 @@ def kill_loop(tmp_path, no_data, straight, cycles, seed):
         "cli.py",
         "run",
         *TINY,
-        "--data-dir",
-        str(no_data),
+        "--phantoms",
         "--out",
         str(tmp_path),
         "--name",
@@ -198,13 +196,13 @@ def test_kill_loop_of_twenty_ends_bit_identical(tmp_path, no_data, straight):
 
 def test_a_second_writer_is_refused_and_named(tmp_path, no_data):
     with claim(tmp_path / "run"):  # as a run started a moment earlier would hold it
-        result = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
+        result = cli("run", *TINY, "--phantoms", "--out", tmp_path, "--name", "run")
     message = short_message(result)
     assert f"process {os.getpid()}" in message and "is being written by" in message
 
 
 def test_two_runs_started_together_do_not_both_claim_success(tmp_path, no_data):
-    args = [sys.executable, "cli.py", "run", *TINY, "--epochs", "6", "--data-dir", str(no_data), "--out",
+    args = [sys.executable, "cli.py", "run", *TINY, "--epochs", "6", "--phantoms", "--out",
             str(tmp_path), "--name", "run"]  # fmt: skip
     first, second = (subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                      for _ in range(2))  # fmt: skip
@@ -283,12 +281,12 @@ def test_resume_on_other_images_is_refused(tmp_path, straight):
 def test_an_unwritable_out_is_found_before_the_images_load(tmp_path, no_data):
     a_file = tmp_path / "file"
     a_file.write_text("")
-    result = cli("run", *TINY, "--data-dir", no_data, "--out", a_file / "runs")
+    result = cli("run", *TINY, "--phantoms", "--out", a_file / "runs")
     assert "--out" in short_message(result) and "Using synthetic phantoms" not in result.output
     if os.geteuid() != 0:  # root writes into read-only folders anyway
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        assert "--out" in short_message(cli("run", *TINY, "--data-dir", no_data, "--out", locked))
+        assert "--out" in short_message(cli("run", *TINY, "--phantoms", "--out", locked))
 
 
 def test_a_full_disk_is_one_message_and_the_run_resumes(tmp_path, no_data, straight, monkeypatch):
@@ -301,7 +299,7 @@ def test_a_full_disk_is_one_message_and_the_run_resumes(tmp_path, no_data, strai
         real_fsync(fd)
 
     monkeypatch.setattr(atomic_module.os, "fsync", fsync_on_a_full_disk)
-    message = short_message(cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run"))
+    message = short_message(cli("run", *TINY, "--phantoms", "--out", tmp_path, "--name", "run"))
     assert "no space left on the device while writing" in message and "--resume" in message
     monkeypatch.undo()
     assert cli("run", "--resume", tmp_path / "run", "--no-progress").exit_code == 0
@@ -311,7 +309,7 @@ def test_a_full_disk_is_one_message_and_the_run_resumes(tmp_path, no_data, strai
 @pytest.mark.parametrize("option", ["--lr", "--val-fraction"])
 @pytest.mark.parametrize("value", ["nan", "inf"])
 def test_non_finite_options_are_refused(option, value, no_data, tmp_path):
-    result = cli("run", option, value, "--data-dir", no_data, "--out", tmp_path)
+    result = cli("run", option, value, "--phantoms", "--out", tmp_path)
     assert result.exit_code == 2 and option in result.output
     # nan passes every range comparison, so it needs the finiteness check; inf may fail the range first
     assert "not a finite number" in result.output or (value == "inf" and "not in the range" in result.output)
@@ -331,7 +329,7 @@ def test_a_file_name_that_is_not_utf8_is_trained_on(tmp_path):
 
 
 def test_memory_is_estimated_first_and_an_impossible_run_refused(tmp_path, no_data):
-    result = cli("run", "--image-size", "100000", "--data-dir", no_data, "--out", tmp_path, "--name", "x")
+    result = cli("run", "--image-size", "100000", "--phantoms", "--out", tmp_path, "--name", "x")
     message = short_message(result)
     assert "GiB" in message and "available" in message and "--image-size" in message
     assert not (tmp_path / "x").exists()  # refused before anything was made
@@ -341,8 +339,9 @@ def test_memory_is_estimated_first_and_an_impossible_run_refused(tmp_path, no_da
     line = check_memory(RunConfig(arch="multitask64", image_size=256), 6502, available=16 * 2**30)
     # 264M weights x (W, m, v) x 4 bytes = 3.0 GiB; 6502 images of 256 x 256 bytes = 0.4 GiB
     assert "images 0.4, model 3.0" in line
-    ok = cli("run", *TINY, "--epochs", "1", "--data-dir", no_data, "--out", tmp_path, "--name", "ok")
-    assert ok.output.startswith("memory: about")
+    ok = cli("run", *TINY, "--epochs", "1", "--phantoms", "--out", tmp_path, "--name", "ok")
+    first, second = ok.output.splitlines()[:2]  # what the run trains on (issue 24), then its memory
+    assert first.startswith("Using the built-in synthetic phantoms") and second.startswith("memory: about")
 
 
 # ----- quiet where it should speak ----------------------------------------------------------------------
@@ -377,14 +376,16 @@ def test_exploding_and_collapsed_training_is_warned_about(tmp_path, no_data):
     assert "## Warnings" in (tmp_path / "run" / "report.md").read_text()
 
 
-def test_ctrl_c_while_loading_says_nothing_was_written(tmp_path, no_data, monkeypatch):
+def test_ctrl_c_while_loading_says_nothing_was_written(tmp_path, monkeypatch):
     import minimtl.commands.options as options
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(options, "load_or_phantoms", interrupted)
-    result = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "x")
+    data = tmp_path / "data"
+    build_nlm(data / "CXR_png", "CHNCXR", labels=(0, 1, 0, 1))  # images to load (phantoms are made, not loaded)
+    result = cli("run", *TINY, "--data-dir", data, "--out", tmp_path, "--name", "x")
     assert result.exit_code == 130 and "nothing was written" in result.output
     assert not (tmp_path / "x").exists()
 

@@ -7,6 +7,7 @@ import click
 
 from minimtl.commands.options import (
     USER_ERRORS,
+    announce_data,
     click_progress,
     data_options,
     echo_err,
@@ -78,7 +79,7 @@ from minimtl.training.train import TrainingInterrupted
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
     seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, normalize, crop_borders,
-    augment, data_dir, image_size, crop, strict, out, jobs, plan, progress,
+    augment, data_dir, phantoms, image_size, crop, strict, out, jobs, plan, progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
@@ -104,14 +105,17 @@ def compare_command(
     seed_list = list(range(seeds))
     try:
         if plan:
-            for line in plan_commands(base, out, protocol, seed_list, chosen_variants, data_dir):
+            for line in plan_commands(base, out, protocol, seed_list, chosen_variants, data_dir, phantoms=phantoms):
                 click.echo(line)
             return
         configs = [run_config(base, v, protocol, 0) for v in chosen_variants]
-        echo_err(memory_line(configs, data_dir, jobs=jobs))
+        synthetic = announce_data(data_dir, phantoms)  # the first lines: what the runs train on
+        echo_err(memory_line(configs, data_dir, synthetic, jobs=jobs))
         collections = {}  # decode_crop -> the images decoded that way (most comparisons need one)
         for decode_crop in dict.fromkeys(c.decode_crop for c in configs):
-            collections[decode_crop] = load_run_data(data_dir, image_size, decode_crop, strict, progress=True)
+            collections[decode_crop] = load_run_data(
+                data_dir, image_size, decode_crop, strict, progress=True, synthetic=synthetic
+            )
         collection = next(iter(collections.values()))  # for the time estimate and the SYNTHETIC mark
         estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
         echo_err(

@@ -1,13 +1,19 @@
 """``python cli.py data``: say what the data folder holds, and how a split would cut it."""
 
 import json
-import sys
 
 import click
 import numpy as np
 
-from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS, click_progress, data_options, echo_err
-from minimtl.data import DataError, load_or_phantoms
+from minimtl.commands.options import (
+    PHANTOM_SEED,
+    PHANTOMS_PER_CLASS,
+    announce_data,
+    click_progress,
+    data_options,
+    echo_err,
+)
+from minimtl.data import DataError, load_collection, make_phantoms
 from minimtl.data.layouts import LAYOUTS
 from minimtl.data.splits import SPLIT_METHODS, make_split
 from minimtl.data.summary import format_summary, summarize
@@ -45,22 +51,26 @@ __all__ = ["data"]
 @click.option("--no-cache", is_flag=True, help="Decode every file again and do not write the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def data(
-    data_dir, image_size, crop, strict, layout, split_method, seed, test_fraction, val_fraction, no_cache, as_json
-):
-    """Show the datasets, sites, labels, splits, patients, duplicates and skipped files found."""
+    data_dir, phantoms, image_size, crop, strict, layout, split_method, seed, test_fraction, val_fraction, no_cache,
+    as_json,
+):  # fmt: skip
+    """Show the datasets, sites, labels, splits, patients, duplicates and skipped files found (on stderr first,
+    what each layout found, before anything is decoded)."""
     try:
-        collection = load_or_phantoms(
-            data_dir,
-            image_size=image_size,
-            phantoms_per_class=PHANTOMS_PER_CLASS,  # the same phantoms that `run` trains on
-            seed=PHANTOM_SEED,
-            crop=crop,
-            layout=layout,
-            strict=strict,
-            cache=not no_cache,
-            progress=click_progress if sys.stderr.isatty() else None,
-            echo=echo_err,
-        )
+        if announce_data(data_dir, phantoms, layout=layout):
+            # the same phantoms that `run` trains on
+            collection = make_phantoms(n_per_class=PHANTOMS_PER_CLASS, image_size=image_size, seed=PHANTOM_SEED)
+        else:
+            collection = load_collection(
+                data_dir,
+                image_size=image_size,
+                crop=crop,
+                layout=layout,
+                strict=strict,
+                cache=not no_cache,
+                progress=click_progress,
+                echo=echo_err,
+            )
     except DataError as error:
         raise click.ClickException(str(error)) from None
     split = None

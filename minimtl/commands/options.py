@@ -4,6 +4,7 @@ progress bars and messages (the library below the commands takes them as callbac
 import difflib
 import errno
 import math
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,12 +13,14 @@ import click
 
 from minimtl.common.lock import FolderBusy
 from minimtl.common.progress import no_progress
-from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
+from minimtl.data import DataError, NoDataFound, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
+from minimtl.data.found import describe_scan
+from minimtl.data.load import find_images, phantoms_notice
 from minimtl.data.normalize import NORMALIZATIONS
 from minimtl.study.run import RunError
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
-from minimtl.training.memory import NotEnoughMemory, check_memory
+from minimtl.training.memory import NotEnoughMemory, check_memory, estimate_run_disk, format_disk
 from minimtl.training.steps import STEPS
 from minimtl.training.train import TrainingDiverged
 
@@ -27,6 +30,8 @@ __all__ = [
     "data_options",
     "training_options",
     "load_run_data",
+    "announce_data",
+    "disk_line",
     "click_progress",
     "echo_err",
     "check_writable",
@@ -87,8 +92,15 @@ STRICT_OPTION = click.option(
     is_flag=True,
     help="make bad files an error: every unreadable image and bad folder is listed, then the command stops",
 )
+PHANTOMS_OPTION = click.option(
+    "--phantoms",
+    is_flag=True,
+    help="use the built-in synthetic phantoms instead of images (to try the commands; every result is marked "
+    "SYNTHETIC). Without this flag they stand in only when no data folder is named and data/ holds no image",
+)
 DATA_OPTIONS = [
     DATA_DIR_OPTION,
+    PHANTOMS_OPTION,
     click.option(
         "--image-size",
         type=click.IntRange(min=8),
@@ -166,7 +178,7 @@ def _add(options, command):
 
 
 def data_options(command):
-    """Add --data-dir, --image-size, --crop and --strict to a click command."""
+    """Add --data-dir, --phantoms, --image-size, --crop and --strict to a click command."""
     return _add(DATA_OPTIONS, command)
 
 
@@ -197,15 +209,16 @@ def click_progress(label, length, status=None):
 
 
 def load_run_data(data_dir, image_size, crop, strict, progress, synthetic=False):
-    """The real images under the data folder or, when there are none, the synthetic phantoms
-    (announced in one line on stderr). ``progress``: True draws a bar while decoding.
-    ``synthetic=True`` asks for the phantoms directly (to resume or evaluate a run that was trained
-    on them). Ctrl-C while the images load ends the command, saying that nothing was written."""
+    """The real images under the data folder or, when no folder was named and data/ holds none, the
+    synthetic phantoms (announced in one line on stderr); a named folder without images is an error.
+    ``progress``: True draws a bar while decoding (on a terminal). ``synthetic=True`` asks for the
+    phantoms directly (``--phantoms``, what ``announce_data`` decided, or a run trained on them).
+    Ctrl-C while the images load ends the command, saying that nothing was written."""
     if synthetic:
         return make_phantoms(n_per_class=PHANTOMS_PER_CLASS, image_size=image_size, seed=PHANTOM_SEED)
     try:
         return load_or_phantoms(
-            resolve_data_dir(data_dir),
+            data_dir,
             image_size=image_size,
             crop=crop,
             strict=strict,
@@ -219,6 +232,47 @@ def load_run_data(data_dir, image_size, crop, strict, progress, synthetic=False)
     except KeyboardInterrupt:
         echo_err("\nInterrupted while loading the images: nothing was written.")
         sys.exit(130)
+
+
+def announce_data(data_dir, phantoms=False, layout="auto"):
+    """Decide, before anything else is said or allocated, what a command trains on, and say it: the
+    first lines on stderr. Returns True for the synthetic phantoms (asked for with ``--phantoms``, or
+    standing in because no data folder was named and data/ holds no image), False for images.
+
+    A data folder the user named that holds no image, and images that cannot be used as they are
+    (two different files claiming one NLM name, a generic layout that is ambiguous), stop the command
+    with a message that says which folder and what it expected.
+    """
+    if phantoms:
+        if data_dir is not None:
+            raise click.UsageError("--phantoms and --data-dir exclude each other: choose images or phantoms")
+        echo_err("Using the built-in synthetic phantoms (--phantoms); every result will be marked SYNTHETIC.")
+        return True
+    try:
+        scan, folder = find_images(data_dir, layout)
+    except NoDataFound as error:
+        echo_err(phantoms_notice(error))
+        return True
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    for line in describe_scan(scan, folder):
+        echo_err(line)
+    return False
+
+
+def disk_line(config, run_dir=None):
+    """What a run of ``config`` writes to its folder: its checkpoints' sizes (and, when ``run_dir``'s disk has
+    less room than that, how much it has)."""
+    parts = estimate_run_disk(config)
+    line = format_disk(parts)
+    probe = Path(run_dir) if run_dir is not None else None
+    while probe is not None and not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe is not None and probe.exists():
+        free = shutil.disk_usage(probe).free
+        if free < parts["peak"]:
+            line += f"; only {free / 1e9:.2g} GB free in {probe}: the run will stop when the disk is full (resumable)"
+    return line
 
 
 def image_count(data_dir, synthetic=False):

@@ -14,9 +14,11 @@ from minimtl.commands.options import (
     USER_ERRORS,
     FiniteFloat,
     SuggestingChoice,
+    announce_data,
     check_writable,
     click_progress,
     data_options,
+    disk_line,
     echo_err,
     load_run_data,
     memory_line,
@@ -121,13 +123,17 @@ its first line; --phantoms asks for them.
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
     arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, augment, split_method,
-    val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress,
+    val_fraction, seed, data_dir, phantoms, image_size, crop, strict, out, name, resume_dir, progress,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
+            if phantoms:
+                raise click.UsageError("--phantoms does not go with --resume: a run resumes on its own images")
             config, stored = read_config(resume_dir)
             run_dir, synthetic = resume_dir, stored["data"]["synthetic"] and data_dir is None
             data_dir = data_dir or stored["data"]["data_dir"] or None
+            if not synthetic:
+                announce_data(data_dir)
         else:
             config = RunConfig(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
@@ -140,13 +146,15 @@ def run_command(
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
             name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-            run_dir, synthetic = out / name, False
+            run_dir = out / name
             if (run_dir / "config.json").exists():
                 raise click.UsageError(
                     f"{run_dir} already holds a run; pick another --name, or continue it with --resume {run_dir}"
                 )
             check_writable(run_dir)
+            synthetic = announce_data(data_dir, phantoms)  # the first lines: what the run trains on
         echo_err(memory_line(config, data_dir, synthetic))
+        echo_err(disk_line(config, run_dir))
         collection = load_run_data(
             data_dir, config.image_size, config.decode_crop, strict, progress, synthetic=synthetic
         )

@@ -8,24 +8,34 @@ neither matched anything):
     wherever ``chest_xray`` sits. Dataset ``"pneumonia"``, site ``"kermany"``, label 1 = PNEUMONIA,
     ``official_split`` = the split folder. The Kaggle zip holds the tree twice
     (``chest_xray/`` and ``chest_xray/chest_xray/``): an image with the same split, class, file
-    name and size in two trees is counted once (the shallowest copy is kept).
+    name and size in two trees is counted once (the shallowest copy is kept); two files with the
+    same split, class and name but different sizes are a conflict (below).
 ``nlm``
     The NLM tuberculosis sets: files ``CHNCXR_0001_0.png`` (Shenzhen) and ``MCUCXR_0001_0.png``
     (Montgomery) anywhere. The digit before ``.png`` is the label (1 = TB), each file is one
     patient, each prefix its own site, dataset ``"tb"``. Folders whose name contains ``mask``
-    are ignored: the Montgomery lung masks use the same file names as the X-rays.
+    are ignored: the Montgomery lung masks use the same file names as the X-rays. Files with the
+    same name and the same bytes are one image, counted once; the same name with other bytes is a
+    conflict (below).
 ``generic``
     ``<root>/<class>/*.{png,jpg,jpeg}``. The root is the data folder; if none of its folders
     holds images directly, each of its folders is tried as a root (so ``data/mine/{0,1}/`` also
     works). The dataset and site are the root folder's name, one patient per image, classes are
     the folders holding images, sorted by name and numbered 0, 1, ...; when there are exactly two
     and exactly one is called like ``normal``/``0``/``negative``, that one is 0 and the other 1.
-    Only files directly inside a class folder count.
+    Only files directly inside a class folder count. ``layout="auto"`` takes this layout only where
+    it is unambiguous: every image file below the data folder lies directly in a class folder of a
+    root. Image files anywhere else (loose in the data folder, in folders deeper down, as in a
+    temporary folder full of other programs' pictures) leave it untaken, and the error says where.
+
+A conflict (two different files that claim the same image) is never resolved by picking one:
+``scan_data_dir`` raises a DataError naming both files.
 
 Everywhere: folders called ``__MACOSX`` and hidden files or folders are skipped, and only
 ``.png``/``.jpg``/``.jpeg`` files (any case) are looked at.
 """
 
+import filecmp
 import os
 import re
 from dataclasses import dataclass, field
@@ -66,6 +76,7 @@ class ImageRecord:
     - dataset, site, patient (namespaced ``site:id``), official_split: str.
     - label: int, 0/1 within the dataset (generic layouts: the class number).
     - size, mtime_ns: int, from ``os.stat``; they key the decode cache.
+    - layout: str, the layout that recognised the file (``"kermany"``, ``"nlm"``, ``"generic"``).
     """
 
     path: str
@@ -76,6 +87,7 @@ class ImageRecord:
     official_split: str
     size: int
     mtime_ns: int
+    layout: str = ""
 
 
 @dataclass
@@ -87,6 +99,8 @@ class Scan:
     - ignored: list of image paths outside any recognised layout (not errors).
     - label_names: dict dataset -> tuple of class names, indexed by label.
     - layouts: the layouts that matched, e.g. ["kermany", "nlm"].
+    - conflicts: list of (what is claimed, [paths]): different files that claim the same image.
+    - generic_problem: str, why the generic layout was not taken ("" when it was, or was not tried).
     """
 
     records: list = field(default_factory=list)
@@ -94,6 +108,8 @@ class Scan:
     ignored: list = field(default_factory=list)
     label_names: dict = field(default_factory=dict)
     layouts: list = field(default_factory=list)
+    conflicts: list = field(default_factory=list)
+    generic_problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,11 +173,14 @@ def scan_data_dir(data_dir, layout="auto"):
     if layout in ("auto", "kermany"):
         leftover = _take_kermany(leftover, dir_image_counts, scan)
     if layout in ("auto", "nlm"):
-        leftover = _take_nlm(leftover, scan)
+        leftover = _take_nlm(leftover, scan, data_dir)
     if layout == "generic" or (layout == "auto" and not scan.records):
-        leftover = _take_generic(leftover, dir_image_counts, scan, data_dir.resolve().name or "generic")
+        root_name = data_dir.resolve().name or "generic"
+        leftover = _take_generic(leftover, dir_image_counts, scan, root_name, only_if_unambiguous=layout == "auto")
     scan.ignored = sorted(f.path for f in leftover)
 
+    if scan.conflicts:
+        raise DataError(_conflicts_message(scan.conflicts, data_dir))
     if not scan.records:
         examples = ", ".join(scan.ignored[:3]) or "none"
         wanted = "any recognised layout" if layout == "auto" else f"the {layout!r} layout"
@@ -169,6 +188,7 @@ def scan_data_dir(data_dir, layout="auto"):
             f"found {len(files)} image files below {data_dir} but none in {wanted} (e.g. {examples}). "
             "Expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/*.jpeg, "
             "CHNCXR_0001_0.png-style NLM files, or <root>/<class>/*.png folders."
+            + (f" {scan.generic_problem}" if scan.generic_problem else "")
         )
     scan.records.sort(key=lambda r: (r.dataset, r.path))
     scan.skipped.sort()
@@ -216,18 +236,36 @@ def _relative(data_dir, name):
         return str(name)
 
 
-def _first_copies(candidates, key_of, scan):
-    """Keep one file per key: the shallowest (then first by path); differing copies are skipped."""
-    kept = {}
+def _first_copies(candidates, key_of, scan, same_image, claim):
+    """Keep one file per key: the shallowest (then first by path) of copies of one image.
+
+    ``same_image(a, b)`` says whether two files with one key are copies of one image; files that are not
+    are a conflict, recorded in ``scan.conflicts`` as (``claim(first file)``, their paths), and none of
+    them is kept (``scan_data_dir`` then raises)."""
+    kept, conflicting = {}, {}
     for file, info in sorted(candidates, key=lambda c: (len(c[0].parts), c[0].parts)):
         key = key_of(file)
         if key not in kept:
             kept[key] = (file, info)
-        elif kept[key][0].size != file.size:
-            scan.skipped.append(
-                (file.path, f"same name as {kept[key][0].path} but a different size; kept that one")
-            )
+        elif not same_image(kept[key][0], file):
+            conflicting.setdefault(key, [kept[key][0]]).append(file)
+    for key, files in sorted(conflicting.items()):
+        scan.conflicts.append((claim(files[0]), [f"{f.path} ({f.size:,} bytes)" for f in files]))
+        del kept[key]
     return list(kept.values())
+
+
+def _conflicts_message(conflicts, data_dir):
+    def listed(paths):
+        return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+    shown = "; ".join(f"{what}: {listed(paths)}" for what, paths in conflicts[:5])
+    more = f"; ... and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+    return (
+        f"{len(conflicts)} image name(s) below {data_dir} are claimed by different files: {shown}{more}. Each "
+        "name is one image of one patient, so minimtl will not choose one: remove or rename the files that are "
+        "not the data set's, or point --data-dir at the folder that holds only the data sets."
+    )
 
 
 def _take_kermany(files, dir_image_counts, scan):
@@ -261,7 +299,13 @@ def _take_kermany(files, dir_image_counts, scan):
         if is_class_dir and count == 0:
             scan.skipped.append(("/".join(parts), "empty class folder: no .png/.jpg/.jpeg files"))
 
-    kept = _first_copies(candidates, lambda f: tuple(p.lower() for p in f.parts[-3:]), scan)
+    kept = _first_copies(
+        candidates,
+        lambda f: tuple(p.lower() for p in f.parts[-3:]),
+        scan,
+        same_image=lambda a, b: a.size == b.size,  # the Kaggle zip's nested copy: same names, same sizes
+        claim=lambda f: f"Kermany image {'/'.join(f.parts[-3:])}",
+    )
     for file, _ in kept:
         split, cls, name = file.parts[-3].lower(), file.parts[-2].lower(), file.parts[-1]
         scan.records.append(
@@ -274,6 +318,7 @@ def _take_kermany(files, dir_image_counts, scan):
                 official_split=split,
                 size=file.size,
                 mtime_ns=file.mtime_ns,
+                layout="kermany",
             )
         )
     if kept:
@@ -282,7 +327,7 @@ def _take_kermany(files, dir_image_counts, scan):
     return leftover
 
 
-def _take_nlm(files, scan):
+def _take_nlm(files, scan, data_dir):
     """Records for CHNCXR_/MCUCXR_ files; returns the files not taken."""
     leftover, candidates = [], []
     for file in files:
@@ -299,7 +344,12 @@ def _take_nlm(files, scan):
             )
             continue
         candidates.append((file, match))
-    kept = _first_copies(candidates, lambda f: f.parts[-1].upper(), scan)
+    def same_bytes(a, b):
+        return a.size == b.size and filecmp.cmp(Path(data_dir, *a.parts), Path(data_dir, *b.parts), shallow=False)
+
+    kept = _first_copies(
+        candidates, lambda f: f.parts[-1].upper(), scan, same_image=same_bytes, claim=lambda f: f"NLM image {f.parts[-1]}"
+    )
     for file, match in kept:
         prefix = match.group(1).upper()
         site = NLM_SITES[prefix]
@@ -313,6 +363,7 @@ def _take_nlm(files, scan):
                 official_split="",
                 size=file.size,
                 mtime_ns=file.mtime_ns,
+                layout="nlm",
             )
         )
     if kept:
@@ -335,9 +386,14 @@ def _generic_roots(dir_image_counts):
     ]
 
 
-def _take_generic(files, dir_image_counts, scan, root_name):
-    """Records for <root>/<class>/<file>; returns the files not taken."""
+def _take_generic(files, dir_image_counts, scan, root_name, only_if_unambiguous=False):
+    """Records for <root>/<class>/<file>; returns the files not taken. ``only_if_unambiguous``: take none
+    when some image file lies elsewhere than directly in a class folder (``scan.generic_problem`` says where)."""
     roots = _generic_roots(dir_image_counts)
+    if only_if_unambiguous and roots:
+        scan.generic_problem = _generic_ambiguity(files, roots)
+        if scan.generic_problem:
+            return files
     taken = set()
     for root in roots:
         name = root[-1] if root else None
@@ -364,6 +420,7 @@ def _take_generic(files, dir_image_counts, scan, root_name):
                         official_split="",
                         size=file.size,
                         mtime_ns=file.mtime_ns,
+                        layout="generic",
                     )
                 )
                 taken.add(file.parts)
@@ -371,6 +428,26 @@ def _take_generic(files, dir_image_counts, scan, root_name):
     if taken:
         scan.layouts.append("generic")
     return [f for f in files if f.parts not in taken]
+
+
+def _generic_ambiguity(files, roots):
+    """Why the generic layout would be a guess here ("" when it is not): the image files that lie
+    elsewhere than directly inside a class folder of one of ``roots``."""
+    depth = len(roots[0]) + 2  # every root has the same depth: the data folder itself, or its children
+    fits = [len(f.parts) == depth and f.parts[: depth - 2] in roots for f in files]
+    outside = [f for f, ok in zip(files, fits) if not ok]
+    if not outside:
+        return ""
+    classes = sorted({"/".join(f.parts[:-1]) for f, ok in zip(files, fits) if ok})
+    where = "the data folder" if depth == 2 else "each of " + ", ".join("/".join(r) for r in roots)
+    loose = sum(1 for f in outside if len(f.parts) < depth)
+    return (
+        f"The generic layout <root>/<class>/*.png is not taken: it would make the folders directly in {where} "
+        f"classes ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}), but {len(outside)} image files "
+        f"lie elsewhere ({loose} above the class folders, {len(outside) - loose} in other or deeper folders; e.g. "
+        + ", ".join(f.path for f in outside[:3])
+        + "). Point --data-dir at the folder whose sub-folders are the classes and hold the images directly."
+    )
 
 
 def _generic_labels(classes):

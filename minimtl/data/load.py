@@ -3,8 +3,10 @@
 The steps: find the folder (``resolve_data_dir``), find and classify the image files
 (``layouts.scan_data_dir``), then either load their pixels from the cache or decode them
 (``decode.decode_file``, in worker threads when there are many) and store them in the cache.
-``load_or_phantoms`` is what the commands call: on ``NoDataFound`` it says so in one line on
-stderr and returns synthetic phantoms instead.
+``load_or_phantoms`` is what the commands call. Synthetic phantoms stand in for images only when the
+user named no data at all (no ``--data-dir``, no ``$MINIMTL_DATA``) and ``data/`` in the repository
+holds no image: then it says so in one line on stderr. A folder the user named that holds no image
+is an error naming the folder and what it should hold.
 """
 
 import os
@@ -22,7 +24,19 @@ from minimtl.data.errors import DataError, NoDataFound
 from minimtl.data.layouts import scan_data_dir
 from minimtl.data.phantoms import make_phantoms
 
-__all__ = ["load_collection", "load_or_phantoms", "count_image_files", "resolve_data_dir", "decode_records", "DATA_ENV", "HOW_TO_GET_DATA"]
+__all__ = [
+    "load_collection",
+    "load_or_phantoms",
+    "count_image_files",
+    "resolve_data_dir",
+    "data_source",
+    "find_images",
+    "phantoms_notice",
+    "decode_records",
+    "DATA_ENV",
+    "DEFAULT_DATA_DIR",
+    "HOW_TO_GET_DATA",
+]
 
 DATA_ENV = "MINIMTL_DATA"
 HOW_TO_GET_DATA = (
@@ -30,6 +44,11 @@ HOW_TO_GET_DATA = (
     "NLM Shenzhen set 'ChinaSet_AllFiles', unzip both under data/ in the repository "
     f"(or point --data-dir or ${DATA_ENV} at the folder holding them)."
 )
+EXPECTED_LAYOUTS = (
+    "chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/*.jpeg (Kermany, as on Kaggle), CHNCXR_0001_0.png-style "
+    "files (the NLM sets), or <class>/*.png folders of your own"
+)
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # data/ in the repository root
 MIN_IMAGE_SIZE = 8
 _PARALLEL_MIN_FILES = 64  # below this, starting worker threads is not worth it
 
@@ -43,11 +62,59 @@ def resolve_data_dir(option=None):
     Returns:
     - Path (not checked for existence; ``load_collection`` does that).
     """
+    return data_source(option)[0]
+
+
+def data_source(option=None):
+    """The data folder and who named it.
+
+    Inputs:
+    - option: str, Path or None (the ``--data-dir`` value).
+
+    Returns:
+    - (Path, origin): origin is ``"--data-dir"``, ``"$MINIMTL_DATA"``, or None for ``data/`` in the
+      repository root, which nobody named (the only folder whose lack of images means phantoms).
+    """
     if option:
-        return Path(option).expanduser()
+        return Path(option).expanduser(), "--data-dir"
     if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
-    return Path(__file__).resolve().parents[2] / "data"
+        return Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"
+    return DEFAULT_DATA_DIR, None
+
+
+def find_images(data_dir=None, layout="auto"):
+    """Scan the data folder for images (names and sizes only, nothing decoded), as ``load_collection`` will.
+
+    Inputs:
+    - data_dir: str, Path or None (None: ``data_source(None)``: $MINIMTL_DATA, else data/).
+    - layout: as for ``layouts.scan_data_dir``.
+
+    Returns:
+    - (Scan, folder): the scan, and the folder it looked in.
+
+    Raises:
+    - NoDataFound: nobody named the folder (no ``data_dir``, no $MINIMTL_DATA) and it is missing or holds no
+      image file: the case for phantoms.
+    - DataError: a folder the user named is missing or holds no image file (the message names it and says
+      what it should hold), or the images cannot be used as they are (see ``scan_data_dir``).
+    """
+    folder, origin = data_source(data_dir)
+    try:
+        if not folder.is_dir():
+            raise NoDataFound(_no_data_message(folder, "the folder does not exist"))
+        try:
+            return scan_data_dir(folder, layout), folder
+        except NoDataFound:
+            raise NoDataFound(_no_data_message(folder, "no .png/.jpg/.jpeg file in it")) from None
+    except NoDataFound as error:
+        if origin is None:
+            raise
+        what = "does not exist" if not folder.is_dir() else "holds no .png/.jpg/.jpeg file (in any folder below it)"
+        raise DataError(
+            f"{folder}, the data folder named by {origin}, {what}. A data folder must hold {EXPECTED_LAYOUTS}. "
+            "Point it at the folder holding the images; for the built-in synthetic phantoms, pass --phantoms "
+            f"instead of a folder. {HOW_TO_GET_DATA}"
+        ) from error
 
 
 def load_collection(
@@ -138,22 +205,33 @@ def count_image_files(data_dir=None, layout="auto"):
 
 
 def load_or_phantoms(data_dir=None, image_size=256, phantoms_per_class=100, seed=0, echo=echo_stderr, **options):
-    """``load_collection``, or synthetic phantoms (with a one-line notice) when there is no data.
+    """``load_collection``, or synthetic phantoms (with a one-line notice) when the user named no data
+    folder and ``data/`` holds no image.
 
     Inputs:
-    - data_dir, image_size, **options: as for ``load_collection`` (crop, strict, cache, ...).
+    - data_dir, image_size, **options: as for ``load_collection`` (crop, strict, cache, ...); a
+      ``data_dir`` given here (or by $MINIMTL_DATA) is one the user named.
     - phantoms_per_class: int, phantoms per (dataset, label) if no data is found.
     - seed: int, the phantoms' seed.
     - echo: callable(str) for the notice (default: a line on stderr).
 
     Returns:
     - Collection (``synthetic=True`` when it holds phantoms).
+
+    Raises:
+    - DataError: a folder the user named holds no image (see ``find_images``), or any error of ``load_collection``.
     """
     try:
-        return load_collection(data_dir, image_size=image_size, echo=echo, **options)
+        find_images(data_dir, options.get("layout", "auto"))
     except NoDataFound as error:
-        echo(f"{error} Using synthetic phantoms instead; every result will be marked SYNTHETIC.")
+        echo(phantoms_notice(error))
         return make_phantoms(n_per_class=phantoms_per_class, image_size=image_size, seed=seed)
+    return load_collection(data_dir, image_size=image_size, echo=echo, **options)
+
+
+def phantoms_notice(error):
+    """The one line that says the phantoms stand in for images (``error``: the NoDataFound that says why)."""
+    return f"{error} Using synthetic phantoms instead; every result will be marked SYNTHETIC."
 
 
 def decode_records(data_dir, records, image_size, crop="stretch", progress=no_progress, workers=None):

@@ -127,10 +127,11 @@ def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
     return runs
 
 
-def plan_commands(base, out, protocol, seeds, variants=VARIANTS, data_dir=None):
+def plan_commands(base, out, protocol, seeds, variants=VARIANTS, data_dir=None, phantoms=False):
     """One ``python cli.py run ...`` line per run of the comparison that has not finished, for GNU
     parallel, ``xargs -P`` or a Slurm job array on machines that share ``out``; ``compare`` then
-    aggregates what exists. A run begun before (it has a config.json) is resumed instead."""
+    aggregates what exists. A run begun before (it has a config.json) is resumed instead.
+    ``phantoms``: the runs train on the synthetic phantoms (``run --phantoms``)."""
     lines = []
     for _, _, config, run_dir in planned_runs(base, out, protocol, seeds, variants):
         if run_dir.metrics.exists():
@@ -148,6 +149,8 @@ def plan_commands(base, out, protocol, seeds, variants=VARIANTS, data_dir=None):
             args += ["--out", str(run_dir.path.parent), "--name", run_dir.path.name]
             if data_dir is not None:
                 args += ["--data-dir", str(data_dir)]
+            if phantoms:
+                args.append("--phantoms")
         lines.append(shlex.join(["python", "cli.py", "run", *args, "--no-progress"]))
     return lines
 
