@@ -1,63 +1,64 @@
-"""Time a training step against the memory-bandwidth floor measured in the same run.
+"""Time a whole training step against the memory-bandwidth floor measured in the same run.
 
 What a step must move: each head's first Dense layer holds D x 64 weights (132 million at 256 px).
 Whatever the code, a step reads every weight once for the forward pass (4 bytes) and reads and
 writes W, m and v once for the gradient and Adam (24 bytes): at least 28 bytes per weight. That
 traffic divided by the machine's memory bandwidth is the floor of a step. The bandwidth of these
-shared machines drifts (50-100 GB/s), so it is measured here, first, with Numba streaming kernels
-of the same access pattern: one read-only pass over one array (as the forward pass reads W) and
-one in-place read-modify-write pass over three arrays (as the fused backward + Adam pass updates
-W, m and v). The floor of any kernel is then its bytes / that bandwidth.
+shared machines drifts (50-100 GB/s), so it is measured here, first (``timing.measure_bandwidth``).
 
-Then it times, each as the median of --repeats calls after warm-up (JIT compilation):
-- the convolution kernels (batch 8, 1 -> 32 channels, 3x3, S x S);
-- the Dense layer kernels at D = 32 (S-2)^2 inputs and 64 units, and Adam alone (the readable path);
-- the fused step's kernels (conv + ReLU + the heads' first Dense layers forward; their backward with
-  Adam), for one head and for two heads in one pass;
-- the same fused kernels with W, m and v in the L3 cache, scaled to the full layer (their arithmetic
-  alone; see bench_arithmetic);
-- a whole training step of `single` (single-pneumonia; single-tb is the same network) and
-  `multitask64` (--models all adds multiclass and multitask32): the fused step that training
-  uses (forward, loss, backward and update), the evaluation forward pass (`model.forward`, what
-  validation and test batches run) and the readable layer-by-layer step;
-- from those, the time of each study run's 30 epochs (steps, validation every epoch, one test pass);
-- where PyTorch is installed, the same model in PyTorch as it is best written for a CPU: fused
-  Adam, preallocated inputs, zero_grad(set_to_none=False), torch.set_num_threads(<numba threads>).
-  PyTorch is imported here only; the package never depends on it.
+Then it times, each as the median of --repeats calls after warm-up (JIT compilation), a whole
+training step of `single` (single-pneumonia; single-tb is the same network) and `multitask64`
+(--models all adds multiclass and multitask32): the fused step that training uses (forward, loss,
+backward and update), the evaluation forward pass (`model.forward` on 8 images, and the fused
+scorer's pass of 64, what validation and test batches run) and the readable layer-by-layer step;
+and, from those, the time of each study run's 30 epochs (steps, validation every epoch, one test pass).
+Where PyTorch is installed it also times the same model in PyTorch as it is best written for a CPU:
+fused Adam, preallocated inputs, zero_grad(set_to_none=False), torch.set_num_threads(<numba threads>).
+PyTorch is imported here only; the package never depends on it.
 
-Columns: ms (median), GB/s (bytes the kernel must move / time; for steps, the floor's 28 bytes
-per parameter / time), x floor (time / floor time), and for steps the PyTorch time and ratio.
+Each kernel of the step alone: ``bench_kernels.py``; their arithmetic alone: ``bench_arithmetic.py``.
+
+Columns: ms (median), GB/s (the floor's 28 bytes per parameter / time), x floor (time / floor time),
+and the PyTorch time and ratio.
 
 Usage:
-    python benchmarks/bench_step.py                             # everything (several minutes)
+    python benchmarks/bench_step.py                             # 64, 128, 256 px (several minutes)
     python benchmarks/bench_step.py --sizes 64 --models single  # a quick run
     python benchmarks/bench_step.py --json > bench.json         # machine-readable
-Options: --sizes 64,128,256  --models single,multitask64 (or all)  --repeats 10  --no-torch  --no-kernels
-         --no-readable  --bandwidth-size 67108864  --seed 0
+Options: --sizes 64,128,256  --models single,multitask64 (or all)  --repeats 10  --no-torch  --no-readable
+         --bandwidth-size 67108864  --json  --seed 0
 """
 
 import argparse
 import gc
 import json
 import os
-import platform
 import sys
 import time
 
 import numba
 import numpy as np
-from numba import njit, prange
-from timing import median_ms  # benchmarks/timing.py, beside this script
+from timing import (  # benchmarks/timing.py, beside this script
+    BATCH,
+    FILTERS,
+    FLOOR_BYTES_PER_WEIGHT,
+    Report,
+    add_size_options,
+    describe_machine,
+    log,
+    machine,
+    measure_bandwidth,
+    median_ms,
+    parse_sizes,
+    torch_available,
+)
 
-from minimtl.fast import fused_step_numba
-from minimtl.kernels import adam_numba, conv2d_numba, dense_numba
 from minimtl.nn.optim import Adam
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
 from minimtl.training.steps import make_step, scorer
 from minimtl.training.tasks import head_targets
 
-BATCH, FILTERS, UNITS = 8, 32, 64
 # --models keys -> architectures (single-pneumonia and single-tb are the same network)
 MODELS = {
     "single": "single-pneumonia",
@@ -75,217 +76,6 @@ STUDY_RUNS = {
     "multitask64": (6502, "multitask64"),
     "multitask32": (6502, "multitask32"),
 }
-FLOOR_BYTES_PER_WEIGHT = 28  # forward read 4; backward + Adam read and write W, m, v: 24
-
-
-# ----- streaming kernels for the bandwidth -----------------------------------------------------
-
-
-def _stream_read(a):
-    """Sum of a: one read-only pass (4 bytes per float32 element)."""
-    total = 0.0
-    for i in prange(a.shape[0]):
-        total += a[i]
-    return total
-
-
-def _stream_update3(a, b, c, scale):
-    """a, b, c *= scale in place, in one pass: read and write three arrays (24 bytes per element)."""
-    for i in prange(a.shape[0]):
-        a[i] *= scale
-        b[i] *= scale
-        c[i] *= scale
-
-
-stream_read = njit(parallel=True, fastmath=True)(_stream_read)
-stream_update3 = njit(parallel=True)(_stream_update3)
-
-
-def measure_bandwidth(n, repeats):
-    """GB/s of the read pass, the three-array update pass, and the floor's mix (4 read : 24 updated)."""
-    a = np.ones(n, np.float32)
-    b, c = np.ones(n, np.float32), np.ones(n, np.float32)
-    read_ms = median_ms(lambda: stream_read(a), repeats)
-    update_ms = median_ms(lambda: stream_update3(a, b, c, np.float32(1.0)), repeats)
-    read_gbs, update_gbs = 4 * n / read_ms / 1e6, 24 * n / update_ms / 1e6
-    floor_gbs = FLOOR_BYTES_PER_WEIGHT / (4 / read_gbs + 24 / update_gbs)
-    return {"read_GBps": read_gbs, "update3_GBps": update_gbs, "floor_mix_GBps": floor_gbs, "elements": n}
-
-
-# ----- reporting ---------------------------------------------------------------------------------
-
-
-class Report:
-    """Collects rows; prints them as a table unless --json."""
-
-    def __init__(self, as_json, bandwidth_gbs):
-        self.as_json = as_json
-        self.bandwidth = bandwidth_gbs
-        self.rows = []
-
-    def add(self, name, size, ms, nbytes, torch_ms=None, note=""):
-        row = {
-            "name": name,
-            "size": size,
-            "ms": ms,
-            "bytes": nbytes,
-            "GBps": nbytes / ms / 1e6,
-            "floor_ms": nbytes / self.bandwidth / 1e6,
-            "x_floor": ms / (nbytes / self.bandwidth / 1e6),
-        }
-        if torch_ms is not None:
-            row.update({"torch_ms": torch_ms, "torch_over_ours": torch_ms / ms})
-        if note:
-            row["note"] = note
-        self.rows.append(row)
-        if not self.as_json:
-            torch_part = f" {torch_ms:10.1f} {torch_ms / ms:8.2f}x" if torch_ms is not None else ""
-            print(
-                f"{name:48s} {size:4d} {ms:9.2f} {row['GBps']:7.1f} {row['x_floor']:7.2f}{torch_part}"
-                f"{'  ' + note if note else ''}",
-                flush=True,
-            )
-
-
-def log(message, as_json):
-    print(message, file=sys.stderr if as_json else sys.stdout, flush=True)
-
-
-# ----- kernels -----------------------------------------------------------------------------------
-
-
-def bench_kernels(size, report, rng, repeats):
-    side = size - 2
-    D = FILTERS * side * side
-    x = rng.random((BATCH, 1, size, size), dtype=np.float32)
-    Wc = (rng.standard_normal((FILTERS, 1, 3, 3)) * 0.14).astype(np.float32)
-    bc = np.zeros(FILTERS, np.float32)
-    out = np.empty((BATCH, FILTERS, side, side), np.float32)
-    act_bytes = 4 * BATCH * D
-    report.add(
-        "conv forward + fused ReLU",
-        size,
-        median_ms(lambda: conv2d_numba.conv2d_forward(x, Wc, bc, out, True), repeats),
-        act_bytes + x.nbytes,
-    )
-    dout = (rng.standard_normal(out.shape) * 1e-3).astype(np.float32)
-    dWc, dbc = np.empty_like(Wc), np.empty_like(bc)
-    report.add(
-        "conv weight gradient, fused ReLU mask",
-        size,
-        median_ms(lambda: conv2d_numba.conv2d_backward_weights_relu(x, dout, out, dWc, dbc), repeats),
-        2 * act_bytes + x.nbytes,
-        note="reads dout, out, x",
-    )
-
-    features = out.reshape(BATCH, D)
-    dead = float(np.mean(~np.any(features > 0, axis=0)))
-    for heads in (1, 2):
-        Ws = tuple(((rng.random((D, UNITS), dtype=np.float32) - 0.5) * 0.003) for _ in range(heads))
-        bs = tuple(np.zeros(UNITS, np.float32) for _ in range(heads))
-        outs = tuple(np.empty((BATCH, UNITS), np.float32) for _ in range(heads))
-        w_bytes = 4 * D * UNITS * heads
-        label = f"{heads} head{'s' if heads > 1 else ''}"
-        douts = tuple((rng.standard_normal((BATCH, UNITS)) * 1e-3).astype(np.float32) for _ in range(heads))
-        if heads == 1:
-            report.add(
-                "dense forward (layer kernel), 1 head",
-                size,
-                median_ms(lambda: dense_numba.dense_forward(features, Ws[0], bs[0], outs[0]), repeats),
-                w_bytes + act_bytes,
-            )
-            dx, dW, db = np.empty_like(features), np.zeros_like(Ws[0]), np.empty_like(bs[0])
-            report.add(
-                "dense backward (layer kernel), 1 head",
-                size,
-                median_ms(lambda: dense_numba.dense_backward(features, Ws[0], douts[0], dW, db, dx), repeats),
-                2 * w_bytes + 2 * act_bytes,
-                note="reads W, writes dW and dx",
-            )
-            m, v = np.zeros_like(Ws[0]), np.zeros_like(Ws[0])
-            report.add(
-                "Adam alone, 1 head",
-                size,
-                median_ms(
-                    lambda: adam_numba.adam_update(
-                        Ws[0].reshape(-1), dW.reshape(-1), m.reshape(-1), v.reshape(-1), 1e-6, 0.9, 0.999, 1e-7
-                    ),
-                    repeats,
-                ),
-                7 * w_bytes,
-            )
-            dx = dW = m = v = None  # free the 528 MB arrays before the next ones
-        report.add(
-            f"fused conv+ReLU+dense forward, {label}",
-            size,
-            median_ms(lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), repeats),
-            w_bytes,
-            note=f"{dead:.0%} of feature rows all zero",
-        )
-        ms_, vs_ = tuple(np.zeros_like(W) for W in Ws), tuple(np.zeros_like(W) for W in Ws)
-        report.add(
-            f"fused backward + Adam, {label}",
-            size,
-            median_ms(
-                lambda: fused_step_numba.conv_dense_backward_adam(
-                    x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc, 1e-6, 0.9, 0.999, 1e-7
-                ),
-                repeats,
-            ),
-            6 * w_bytes,
-        )
-        Ws = ms_ = vs_ = None  # free them before the next head count
-        gc.collect()
-
-
-def bench_arithmetic(size, report, rng, repeats):
-    """The fused kernels' arithmetic alone: the blocks of an S px step with the weights in cache.
-
-    The images are cut to one block's height (the fused layout's rows per block, plus the kernel's
-    2), so each block has the same shape and loops as at S px; with 8 filters' worth of rows, W, m
-    and v (6 MB at 256 px, whatever the number of heads) stay in the L3 cache between calls. The
-    time per weight, scaled to the S px weight count, is what the step costs when DRAM is out of
-    the way: where it is as long as the real kernel's, the kernel is bound by its arithmetic (and
-    cache traffic), and no better overlap with memory traffic can bring it down to the floor.
-    """
-    side = size - 2
-    rows = max(1, min(side, fused_step_numba.ROWS_PER_BLOCK // side))
-    x = rng.random((BATCH, 1, rows + 2, size), dtype=np.float32)
-    for heads in (1, 2):
-        filters = 8 // heads
-        Wc = (rng.standard_normal((filters, 1, 3, 3)) * 0.14).astype(np.float32)
-        bc = np.zeros(filters, np.float32)
-        D = filters * rows * side
-        Ws = tuple(((rng.random((D, UNITS), dtype=np.float32) - 0.5) * 0.003) for _ in range(heads))
-        bs = tuple(np.zeros(UNITS, np.float32) for _ in range(heads))
-        outs = tuple(np.empty((BATCH, UNITS), np.float32) for _ in range(heads))
-        douts = tuple((rng.standard_normal((BATCH, UNITS)) * 1e-3).astype(np.float32) for _ in range(heads))
-        ms_, vs_ = tuple(np.zeros_like(W) for W in Ws), tuple(np.zeros_like(W) for W in Ws)
-        dWc, dbc = np.empty_like(Wc), np.empty_like(bc)
-        scale = (FILTERS * side * side) / D  # weights at S px / weights here
-        w_bytes = 4 * FILTERS * side * side * UNITS * heads
-        label = f"{heads} head{'s' if heads > 1 else ''}"
-        forward_ms = median_ms(lambda: fused_step_numba.conv_dense_forward(x, Wc, bc, Ws, bs, outs), 5 * repeats)
-        report.add(
-            f"fused forward, weights in cache, {label}",
-            size,
-            forward_ms * scale,
-            w_bytes,
-            note="W, m, v in L3; scaled to the full layer",
-        )
-        backward_ms = median_ms(
-            lambda: fused_step_numba.conv_dense_backward_adam(
-                x, Wc, bc, Ws, douts, ms_, vs_, dWc, dbc, 1e-6, 0.9, 0.999, 1e-7
-            ),
-            5 * repeats,
-        )
-        report.add(
-            f"fused backward + Adam, weights in cache, {label}",
-            size,
-            backward_ms * scale,
-            6 * w_bytes,
-            note="W, m, v in L3; scaled to the full layer",
-        )
 
 
 # ----- whole steps -------------------------------------------------------------------------------
@@ -436,77 +226,22 @@ def torch_step_ms(arch, size, repeats):
     return ms
 
 
-def torch_available():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def blas_threads():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    return {
-        info.get("internal_api", "?"): info.get("num_threads")
-        for info in threadpool_info()
-        if info.get("user_api") == "blas"
-    }
-
-
-def machine():
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "threading_layer": numba.threading_layer(),
-        "blas_threads": blas_threads(),
-        "load_average": os.getloadavg(),
-    }
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="64,128,256", help="image sizes, comma separated (default 64,128,256)")
+    add_size_options(parser)
     parser.add_argument(
         "--models",
         default="single,multitask64",
         help=f"comma separated, among {', '.join(MODELS)}, or 'all' (default single,multitask64)",
     )
-    parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement (default 10)")
-    parser.add_argument(
-        "--bandwidth-size",
-        type=int,
-        default=1 << 26,
-        help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)",
-    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--no-kernels", action="store_true", help="time whole steps only")
     parser.add_argument("--no-readable", action="store_true", help="skip the readable step (--step readable)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
-    parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
-    try:
-        sizes = [int(s) for s in options.sizes.split(",") if s]
-    except ValueError:
-        parser.error(f"--sizes must be integers separated by commas, got {options.sizes!r}")
+    sizes = parse_sizes(parser, options)
     models = list(MODELS) if options.models == "all" else [m for m in options.models.split(",") if m]
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         parser.error(f"--models must be among {', '.join(MODELS)}, got {options.models!r}")
-    if any(s < 3 for s in sizes) or options.repeats < 1 or options.bandwidth_size < 1:
-        parser.error("sizes must be >= 3, --repeats >= 1 and --bandwidth-size >= 1")
     use_torch = not options.no_torch and torch_available()
     rng = np.random.default_rng(options.seed)
 
@@ -517,27 +252,10 @@ def main():
 
         info["torch"] = torch.__version__
     quiet = options.json
-    log(
-        f"machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']}, numba {info['numba']} "
-        f"({info['numba_threads']} threads, {info['threading_layer']}); BLAS threads {info['blas_threads']}; "
-        f"torch {info.get('torch', 'not installed' if not options.no_torch else 'skipped')}; "
-        f"load average {info['load_average'][0]:.2f}",
-        quiet,
-    )
-    log(
-        f"bandwidth: read {bandwidth['read_GBps']:.1f} GB/s, 3-array update {bandwidth['update3_GBps']:.1f} GB/s, "
-        f"floor mix (4 read : 24 updated) {bandwidth['floor_mix_GBps']:.1f} GB/s",
-        quiet,
-    )
-    report = Report(options.json, bandwidth["floor_mix_GBps"])
-    if not options.json:
-        torch_head = f" {'torch ms':>10s} {'torch/us':>9s}" if use_torch else ""
-        print(f"{'what':48s} {'px':>4s} {'ms':>9s} {'GB/s':>7s} {'x floor':>7s}{torch_head}")
+    describe_machine(info, bandwidth, info.get("torch", "not installed" if not options.no_torch else "skipped"), quiet)
+    report = Report(options.json, bandwidth["floor_mix_GBps"], torch_columns=use_torch)
     estimates = []
     for size in sizes:
-        if not options.no_kernels:
-            bench_kernels(size, report, rng, options.repeats)
-            bench_arithmetic(size, report, rng, options.repeats)
         timings = {
             key: bench_step(key, size, report, rng, options.repeats, not options.no_readable, use_torch)
             for key in models

@@ -1,7 +1,7 @@
 """A PyTorch twin of minimtl's networks, targets, loss and Keras Adam, written from the study's description.
 
 Used by the whole-step oracle test (``tests/test_reference_torch.py``, which checks it against
-minimtl step by step) and by ``fidelity.py`` (which trains it independently). The package never
+minimtl step by step) and by ``fidelity_collapse.py`` and ``fidelity_divergence.py`` (which train it). The package never
 imports torch; this file lives beside the scripts that need it.
 
 Everything here is float32, as the study's Keras models were. The twin is written only from what

@@ -1,7 +1,8 @@
 """The benchmark scripts run end to end (tiny sizes; the timings themselves are never asserted).
 
-benchmarks/ is not a package: the scripts are run as users run them, in a subprocess. Where
-PyTorch happens to be installed, bench_step.py also times its PyTorch twin, so that path runs too.
+benchmarks/ is not a package: the scripts are run as users run them, in a subprocess. Each script is one
+measurement (benchmarks/README.md lists them); each has its test here. Where PyTorch happens to be
+installed, bench_step.py also times its PyTorch twin, so that path runs too.
 """
 
 import json
@@ -22,38 +23,58 @@ def run_script(name, *args):
     return result.stdout
 
 
-def test_bench_step_json_has_every_row_and_the_floor_ratio():
-    out = run_script(
-        "bench_step.py",
-        "--sizes",
-        "8",
-        "--models",
-        "single,multitask64",
-        "--repeats",
-        "1",
-        "--bandwidth-size",
-        "100000",
-        "--json",
-    )
-    doc = json.loads(out)
-    assert doc["bandwidth"]["floor_mix_GBps"] > 0
-    names = [row["name"] for row in doc["rows"]]
-    for expected in (
+TINY = ("--sizes", "8", "--repeats", "1", "--bandwidth-size", "100000", "--json")
+
+
+def rows_of(script, *args):
+    doc = json.loads(run_script(script, *TINY, *args))
+    assert doc["bandwidth"]["floor_mix_GBps"] > 0 and doc["machine"]["numba_threads"] >= 1
+    for row in doc["rows"]:
+        assert row["ms"] > 0 and row["x_floor"] > 0 and row["size"] == 8, row
+    return doc, [row["name"] for row in doc["rows"]]
+
+
+def test_bench_kernels_times_each_kernel_of_a_step_against_the_floor():
+    _, names = rows_of("bench_kernels.py")
+    assert names == [
+        "conv forward + fused ReLU",
+        "conv weight gradient, fused ReLU mask",
+        "dense forward (layer kernel), 1 head",
+        "dense backward (layer kernel), 1 head",
+        "Adam alone, 1 head",
+        "fused conv+ReLU+dense forward, 1 head",
+        "fused backward + Adam, 1 head",
+        "fused conv+ReLU+dense forward, 2 heads",
         "fused backward + Adam, 2 heads",
-        "eval forward multitask64 (fused, 64 images)",
+    ]
+
+
+def test_bench_arithmetic_times_the_fused_kernels_with_their_weights_in_cache():
+    _, names = rows_of("bench_arithmetic.py")
+    assert names == [
+        "fused forward, weights in cache, 1 head",
+        "fused backward + Adam, weights in cache, 1 head",
+        "fused forward, weights in cache, 2 heads",
+        "fused backward + Adam, weights in cache, 2 heads",
+    ]
+
+
+def test_bench_step_times_whole_steps_and_estimates_the_training_time():
+    doc, names = rows_of("bench_step.py", "--models", "single,multitask64")
+    for expected in (
         "step single (fused, the default)",
+        "eval forward single (model.forward, 8 images)",
+        "eval forward multitask64 (fused, 64 images)",
         "step multitask64 (fused, the default)",
         "step multitask64 (readable, --step readable)",
-        "fused backward + Adam, weights in cache, 1 head",
     ):
         assert expected in names, f"{expected!r} missing from {names}"
-    for row in doc["rows"]:
-        assert row["ms"] > 0 and row["x_floor"] > 0, row
+    assert not any("fused backward + Adam" in name for name in names)  # the kernels are bench_kernels.py's
     assert {row["arch"] for row in doc["training_estimates"]} == {"single-pneumonia", "single-tb", "multitask64"}
 
 
 def test_fidelity_runs_on_phantoms_and_resumes(tmp_path):
-    """fidelity.py end to end on 48 phantoms (16 px, 1 epoch, 2 seeds): both frameworks where PyTorch is
+    """fidelity_collapse.py end to end on 48 phantoms (16 px, 1 epoch, 2 seeds): both frameworks where PyTorch is
     installed, minimtl alone where not. A second call finds every run done and trains nothing."""
     try:
         import torch  # noqa: F401
@@ -63,7 +84,7 @@ def test_fidelity_runs_on_phantoms_and_resumes(tmp_path):
         frameworks = ["minimtl"]
     out = tmp_path / "fidelity"
     args = ("--phantoms", "--phantoms-per-class", "12", "--image-size", "16", "--epochs", "1", "--seeds", "2")
-    doc = json.loads(run_script("fidelity.py", *args, "--variant", "multitask64", "--out", str(out), "--json"))
+    doc = json.loads(run_script("fidelity_collapse.py", *args, "--variant", "multitask64", "--out", str(out), "--json"))
     assert "SYNTHETIC" in doc["settings"]["data"] and doc["seeds"] == [0, 1]
     assert list(doc["frameworks"]) == frameworks
     for entry in doc["frameworks"].values():
@@ -81,26 +102,55 @@ def test_fidelity_runs_on_phantoms_and_resumes(tmp_path):
         (f, s) for f in frameworks for s in (0, 1)
     )
     assert "| minimtl | 2 |" in (out / "table.md").read_text()
-    again = run_script("fidelity.py", *args, "--variant", "multitask64", "--out", str(out))
+    again = run_script("fidelity_collapse.py", *args, "--variant", "multitask64", "--out", str(out))
     assert (out / "results.jsonl").read_text().splitlines() == lines, "a finished seed was trained again"
     assert "| minimtl | 2 |" in again
 
 
-def test_fidelity_help():
-    assert "--protocol" in run_script("fidelity.py", "--help")
+def test_fidelity_scripts_help():
+    assert "--protocol" in run_script("fidelity_collapse.py", "--help")
+    assert "--steps" in run_script("fidelity_divergence.py", "--help")
 
 
 def test_fidelity_divergence_on_phantoms():
-    """--divergence: from the same weights and batches, minimtl and the twin agree after one step as the
-    oracle test demands (2e-3 of each array's largest weight; measured ~1e-5), and the table lists every step."""
+    """fidelity_divergence.py: from the same weights and batches, minimtl and the twin agree after one step as
+    the oracle test demands (2e-3 of each array's largest weight; measured ~1e-5), and the table lists every step."""
     try:
         import torch  # noqa: F401
     except ImportError:
-        pytest.skip("--divergence needs PyTorch")
-    args = ("--phantoms", "--phantoms-per-class", "12", "--image-size", "16", "--divergence", "1,3", "--json")
-    doc = json.loads(run_script("fidelity.py", *args))
+        pytest.skip("fidelity_divergence.py needs PyTorch")
+    args = ("--phantoms", "--phantoms-per-class", "12", "--image-size", "16", "--steps", "1,3", "--json")
+    doc = json.loads(run_script("fidelity_divergence.py", *args))
     assert [row["step"] for row in doc["rows"]] == [1, 3]
     for row in doc["rows"]:
         for other in ("twin", "readable"):
             assert 0 <= row[other]["norm"] and row[other]["array"].startswith(("trunk.", "heads."))
     assert doc["rows"][0]["twin"]["max"] < 2e-3 and doc["rows"][0]["readable"]["max"] < 2e-3
+
+
+def test_fidelity_divergence_without_pytorch_says_what_to_install():
+    try:
+        import torch  # noqa: F401
+
+        pytest.skip("PyTorch is installed here")
+    except ImportError:
+        pass
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "fidelity_divergence.py"), "--phantoms", "--image-size", "16"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode != 0 and "install PyTorch" in result.stderr
+
+
+def test_every_benchmark_script_is_one_measurement_described_in_the_readme():
+    readme = (BENCHMARKS / "README.md").read_text()
+    helpers = {"timing.py", "torch_twin.py"}
+    scripts = sorted(path.name for path in BENCHMARKS.glob("*.py") if path.name not in helpers)
+    assert scripts == sorted(
+        ["bench_arithmetic.py", "bench_augment.py", "bench_engine.py", "bench_kernels.py", "bench_step.py",
+         "fidelity_collapse.py", "fidelity_divergence.py"]
+    )  # fmt: skip
+    for name in scripts + sorted(helpers):
+        assert f"`{name}`" in readme, f"benchmarks/README.md does not describe {name}"

@@ -1,6 +1,6 @@
 """Whole training steps against a PyTorch twin: the reference oracle (``pytest -m reference``).
 
-The twin (``benchmarks/torch_twin.py``, also what ``benchmarks/fidelity.py`` trains) is written from
+The twin (``benchmarks/torch_twin.py``, also what ``benchmarks/fidelity_collapse.py`` trains) is written from
 the study's description alone: ``conv2d``, ``linear``, autograd, its own targets and masked losses,
 and Keras' Adam in a few lines of torch. Each case builds a minimtl model from a seeded generator,
 copies its initial weights into the twin (Dense W (in, out) becomes a Linear weight (out, in); conv

@@ -27,18 +27,16 @@ collapse counts; ``--json`` prints the same as JSON. Each finished (framework, s
 skipped; a minimtl run stopped in the middle resumes from its last checkpoint). The big weight
 files of finished minimtl runs are deleted (``--keep-weights`` keeps them).
 
-Two controls: ``--twin-start minimtl`` gives the twin minimtl's initial weights and batch order for
-each seed (only the arithmetic then differs: the seeds should collapse alike), and ``--divergence
-STEPS`` starts minimtl and the twin from the same weights on the same batches and prints how far
-their weights drift apart, beside minimtl's fused step against its own readable step.
+A control: ``--twin-start minimtl`` gives the twin minimtl's initial weights and batch order for
+each seed (only the arithmetic then differs: the seeds should collapse alike). How far the two
+frameworks' weights drift from the same start is ``fidelity_divergence.py``.
 
 Examples::
 
-    python benchmarks/fidelity.py --variant single-tb --image-size 64 --epochs 5 --seeds 20
-    python benchmarks/fidelity.py --variant multitask64-ignore --protocol honest --seeds 5
-    python benchmarks/fidelity.py --variant single-tb --twin-start minimtl --seeds 20 --out fidelity/control
-    python benchmarks/fidelity.py --variant single-tb --divergence 1,10,100,200,300
-    python benchmarks/fidelity.py --phantoms --image-size 16 --epochs 1 --seeds 2 --frameworks minimtl
+    python benchmarks/fidelity_collapse.py --variant single-tb --image-size 64 --epochs 5 --seeds 20
+    python benchmarks/fidelity_collapse.py --variant multitask64-ignore --protocol honest --seeds 5
+    python benchmarks/fidelity_collapse.py --variant single-tb --twin-start minimtl --seeds 20 --out fidelity/control
+    python benchmarks/fidelity_collapse.py --phantoms --image-size 16 --epochs 1 --seeds 2 --frameworks minimtl
 
 PyTorch is optional: without it the script trains minimtl only and says so.
 """
@@ -52,12 +50,19 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import fisher_exact
+from timing import (  # benchmarks/timing.py, beside this script
+    VARIANT_NAMES,
+    echo,
+    load_images,
+    minimtl_split,
+    torch_twin_module,
+    variant_config,
+)
 
 from minimtl.common.run_folder import RunFolder
-from minimtl.data import Split, make_phantoms, make_split, to_input
-from minimtl.data.load import load_or_phantoms
+from minimtl.data import Split, to_input
 from minimtl.study.run import chosen_tasks, train_and_report
-from minimtl.study.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.variants import PROTOCOLS
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import score_tasks
 from minimtl.training.metrics import rate
@@ -67,36 +72,9 @@ from minimtl.training.train import TrainingDiverged, seed_streams
 TWIN_INIT_SEED = 1_000_000  # the twin's initial weights: torch.Generator().manual_seed(TWIN_INIT_SEED + seed)
 TWIN_SHUFFLE_SEED = 2_000_000  # the twin's batch order: torch.Generator().manual_seed(TWIN_SHUFFLE_SEED + seed)
 FRAMEWORKS = ("minimtl", "torch")
-VARIANT_NAMES = {variant.name: variant for variant in VARIANTS}
-
-
-def echo(text):
-    print(text, file=sys.stderr, flush=True)
-
-
-def torch_twin_module():
-    """The twin module (benchmarks/torch_twin.py), or None when PyTorch is not installed."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import torch_twin
-
-    return torch_twin
 
 
 # ----- one run of each framework ------------------------------------------------------------------
-
-
-def minimtl_split(config, collection):
-    """The split minimtl's Trainer makes for ``config`` (its first seed stream), restricted to the
-    architecture's datasets: the same train, validation and test images as minimtl's run."""
-    split_rng = seed_streams(config.seed)[0]
-    full = make_split(
-        collection, config.split, split_rng, test_fraction=config.test_fraction, val_fraction=config.val_fraction
-    )
-    return full.restrict(collection, list(ARCHITECTURES[config.arch].datasets))
 
 
 def task_summary(tasks):
@@ -222,81 +200,6 @@ def run_twin(twin, config, collection, threads, start="own"):
         "history": history,
         "seconds": time.perf_counter() - started,
     }
-
-
-def relative_differences(ours, theirs):
-    """How far two sets of weights (dicts name -> array of the same shapes) are apart.
-
-    Returns {"max": max over arrays of max|ours - theirs| / max|theirs|, "array": the array where that
-    is largest, "norm": ||ours - theirs|| / ||theirs|| over all weights together}.
-    """
-    per_array = {
-        name: float(np.abs(ours[name].astype(np.float64) - theirs[name]).max() / max(np.abs(theirs[name]).max(), 1e-30))
-        for name in theirs
-    }
-    worst = max(per_array, key=per_array.get)
-    squares = sum(float(np.sum((ours[name].astype(np.float64) - theirs[name]) ** 2)) for name in theirs)
-    norm = sum(float(np.sum(theirs[name].astype(np.float64) ** 2)) for name in theirs)
-    return {"max": per_array[worst], "array": worst, "norm": (squares / norm) ** 0.5}
-
-
-def divergence(twin, config, collection, report_steps, threads):
-    """How fast minimtl and the twin part when they start from the same weights and see the same batches.
-
-    minimtl's fused step, its readable step (the same arithmetic summed in another order: minimtl
-    against itself) and the twin (given minimtl's initial weights) train on minimtl's split and batch
-    order for ``config.seed``. Returns one row per step of ``report_steps``: {"step", "twin",
-    "readable"}, each :func:`relative_differences` against minimtl's fused step.
-    """
-    import torch
-
-    from minimtl.nn.optim import Adam
-    from minimtl.training.models import build_model
-    from minimtl.training.objective import total_loss
-    from minimtl.training.steps import make_step
-    from minimtl.training.tasks import head_targets
-
-    torch.set_num_threads(threads)
-    spec = ARCHITECTURES[config.arch]
-    split = minimtl_split(config, collection)
-    _, init_rng, shuffle_rng = seed_streams(config.seed)
-    fused = build_model(config.arch, config.image_size, init_rng, head=config.head)
-    readable = build_model(config.arch, config.image_size, seed_streams(config.seed)[1], head=config.head)
-    net = twin.TorchTwin(config.arch, config.image_size, config.head, params=twin.from_minimtl_layout(fused.params))
-    steps = {
-        "fused": make_step("fused", fused, Adam(fused.params, config.lr, config.beta1, config.beta2, config.eps)),
-        "readable": make_step(
-            "readable", readable, Adam(readable.params, config.lr, config.beta1, config.beta2, config.eps)
-        ),
-    }
-    optimizer = twin.KerasAdam(net.params.values(), config.lr, config.beta1, config.beta2, config.eps)
-    rows, t, last = [], 0, max(report_steps)
-    while t < last:
-        order = shuffle_rng.permutation(split.train)  # one epoch, as minimtl's Trainer draws it
-        for start in range(0, len(order), config.batch_size):
-            index = order[start : start + config.batch_size]
-            x = to_input(collection.images[index])
-            targets = head_targets(spec, collection.dataset[index], collection.labels[index], config.other_labels)
-            for step in steps.values():
-                logits = {name: z.copy() for name, z in step.forward(x).items()}
-                step.backward_and_update(total_loss(logits, targets)[2])
-            twin_targets = twin.twin_targets(
-                config.arch, collection.dataset[index], collection.labels[index], config.other_labels
-            )
-            twin.train_step(net, optimizer, torch.from_numpy(x), twin_targets)
-            t += 1
-            if t in report_steps:
-                rows.append(
-                    {
-                        "step": t,
-                        "twin": relative_differences(fused.params, net.minimtl_layout()),
-                        "readable": relative_differences(readable.params, fused.params),
-                    }
-                )
-                echo(f"step {t}: minimtl vs PyTorch {rows[-1]['twin']}, fused vs readable {rows[-1]['readable']}")
-            if t == last:
-                break
-    return rows
 
 
 # ----- aggregation and output ---------------------------------------------------------------------
@@ -439,12 +342,6 @@ def parse_args(argv=None):
     )
     parser.add_argument("--keep-weights", action="store_true", help="keep the minimtl runs' checkpoint files")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of Markdown")
-    parser.add_argument(
-        "--divergence",
-        metavar="STEPS",
-        help="instead: train minimtl and the twin from the SAME weights and batches (seed --first-seed) and print "
-        "their max relative weight difference after these steps, e.g. 1,10,100,200,300",
-    )
     options = parser.parse_args(argv)
     frameworks = [f.strip() for f in options.frameworks.split(",") if f.strip()]
     unknown = sorted(set(frameworks) - set(FRAMEWORKS))
@@ -473,36 +370,6 @@ def load_records(path):
     return records
 
 
-def main_divergence(options, twin, variant, base, collection, data, threads):
-    """The --divergence mode: one table of relative differences against steps."""
-    if twin is None:
-        sys.exit("--divergence compares minimtl with its PyTorch twin: install PyTorch (pip install -e '.[reference]')")
-    report_steps = sorted({int(step) for step in options.divergence.split(",")})
-    config = run_config(base, variant, options.protocol, options.first_seed)
-    config = RunConfig.from_dict({**config.to_dict(), "other_labels": options.other_labels})
-    echo(f"{options.variant}, {options.image_size} px, seed {config.seed}, {data}: same weights, same batches")
-    rows = divergence(twin, config, collection, report_steps, threads)
-    if options.json:
-        print(json.dumps({"variant": options.variant, "image_size": options.image_size, "data": data, "rows": rows}))
-        return
-    print(
-        f"**{options.variant}**, {options.image_size} px, seed {config.seed}, {data}: minimtl's fused step against "
-        "the PyTorch twin and against minimtl's readable step, from the same initial weights and batches. max: "
-        "the largest max|difference| / max|weight| of any weight array (and which); norm: ||difference|| / "
-        "||weights|| over all weights.\n"
-    )
-    print(
-        "| steps | PyTorch twin, max (array) | PyTorch twin, norm | readable step, max (array) | readable step, norm |"
-    )
-    print("| --- | --- | --- | --- | --- |")
-    for row in rows:
-        twin_row, readable_row = row["twin"], row["readable"]
-        print(
-            f"| {row['step']} | {twin_row['max']:.1e} ({twin_row['array']}) | {twin_row['norm']:.1e} | "
-            f"{readable_row['max']:.1e} ({readable_row['array']}) | {readable_row['norm']:.1e} |"
-        )
-
-
 def main(argv=None):
     options = parse_args(argv)
     twin = torch_twin_module() if "torch" in options.frameworks else None
@@ -512,22 +379,10 @@ def main(argv=None):
     import numba
 
     threads = numba.get_num_threads()  # minimtl's; the twin uses --torch-threads
-    if options.phantoms:
-        collection = make_phantoms(options.phantoms_per_class, options.image_size, seed=0)
-    else:
-        collection = load_or_phantoms(
-            options.data_dir, options.image_size, phantoms_per_class=options.phantoms_per_class, echo=echo
-        )
-    data = (
-        f"SYNTHETIC phantoms ({len(collection)} images)"
-        if collection.synthetic
-        else f"real images from {collection.data_dir} ({len(collection)} images)"
-    )
+    collection, data = load_images(options.data_dir, options.phantoms, options.phantoms_per_class, options.image_size)
     variant = VARIANT_NAMES[options.variant]
     base = RunConfig(image_size=options.image_size, epochs=options.epochs, head=options.head)
     protocol = PROTOCOLS[options.protocol]
-    if options.divergence:
-        return main_divergence(options, twin, variant, base, collection, data, options.torch_threads)
     settings = {
         "variant": options.variant,
         "arch": variant.arch,
@@ -567,8 +422,7 @@ def main(argv=None):
     )
     tasks = ARCHITECTURES[variant.arch].tasks
     for seed in seeds:
-        config = run_config(base, variant, options.protocol, seed)
-        config = RunConfig.from_dict({**config.to_dict(), "other_labels": options.other_labels})
+        config = variant_config(base, variant, options.protocol, seed, options.other_labels)
         for framework in options.frameworks:
             if (framework, seed) in done:
                 continue
