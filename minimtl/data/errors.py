@@ -2,8 +2,10 @@
 
 ``DataError`` is any problem with the images the user pointed us at (a corrupt file in
 ``--strict`` mode, an unknown layout, a split file that no longer matches the data).
-``NoDataFound`` is the special case "there is nothing here at all": the command line answers it
-by saying so in one line and falling back to synthetic phantoms.
+``NoDataFound`` is the special case "there is nothing here at all". Where nobody named the folder
+(no ``--data-dir``, no ``$MINIMTL_DATA``: the default ``data/``), the command line answers it by
+saying so in one line and falling back to synthetic phantoms; a folder the user named is never
+replaced by phantoms (``load.find_images`` turns it into a DataError naming the folder).
 """
 
 __all__ = ["DataError", "NoDataFound"]
