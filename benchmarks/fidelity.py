@@ -56,8 +56,8 @@ from scipy.stats import fisher_exact
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split, to_input
 from minimtl.data.load import load_or_phantoms
-from minimtl.study.run import chosen_tasks, train_and_report
-from minimtl.study.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.run.write import chosen_tasks, train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import score_tasks
 from minimtl.training.metrics import rate

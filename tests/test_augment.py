@@ -8,7 +8,7 @@ import pytest
 from minimtl.data import make_phantoms
 from minimtl.data.augment import augment_batch
 from minimtl.data.transforms import zoom
-from minimtl.study.run import train_and_report
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.train import Trainer, TrainingInterrupted
 

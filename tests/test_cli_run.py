@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from minimtl.commands import main
 from minimtl.data import make_phantoms
-from minimtl.study.run import evaluate_saved_run
+from minimtl.study.run.write import evaluate_saved_run
 from minimtl.training.models import ARCHITECTURES
 
 RATE_KEYS = {"precision", "recall", "specificity", "npv", "accuracy"}

@@ -8,17 +8,17 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.study.compare import summarise
-from minimtl.study.compare_report import render_table
-from minimtl.study.delong import delong_test
-from minimtl.study.statistics import (
+from minimtl.study.compare.delong import delong_test
+from minimtl.study.compare.report import render_table
+from minimtl.study.compare.statistics import (
     delong_per_seed,
     detectable_difference,
     mean_interval,
     paired_differences,
     single_seed_detectable,
 )
-from minimtl.study.variants import ALL_VARIANTS, rows_of, run_config
+from minimtl.study.compare.summarise import summarise
+from minimtl.study.compare.variants import ALL_VARIANTS, rows_of, run_config
 from minimtl.training.config import RunConfig
 from minimtl.training.metrics import predicts_one_class
 

@@ -11,11 +11,11 @@ from minimtl.commands import main
 from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS
 from minimtl.data import make_phantoms
 from minimtl.data.transforms import change_gamma
-from minimtl.study.explain_maps import METHODS, OUTCOMES
-from minimtl.study.run import RunError, standing_weights
-from minimtl.study.saved_run import open_saved_run
-from minimtl.study.shift_test import SHIFTS, shift_test, shift_test_of
-from minimtl.study.site_separation import site_separation, site_separation_of
+from minimtl.study.explain.maps import METHODS, OUTCOMES
+from minimtl.study.explain.shift_test import SHIFTS, shift_test, shift_test_of
+from minimtl.study.explain.site_separation import site_separation, site_separation_of
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import RunError, standing_weights
 from minimtl.training.metrics import roc_auc
 from minimtl.training.tasks import softmax
 

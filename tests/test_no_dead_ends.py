@@ -21,7 +21,7 @@ from minimtl.commands import main
 from minimtl.common.atomic import TEMP_PREFIX, write_text
 from minimtl.common.lock import claim
 from minimtl.data import make_phantoms
-from minimtl.study.run import train_and_report
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.memory import NotEnoughMemory, check_memory
 from tests.data_fixtures import build_nlm, write_image
@@ -134,7 +134,7 @@ def test_kill_inside_a_checkpoint_write_leaves_a_resumable_run(tmp_path, no_data
 def test_a_run_stopped_while_writing_its_report_is_not_finished(tmp_path, no_data, straight, monkeypatch):
     """metrics.json marks a run finished (compare reuses it, --resume stops at it): it is written after
     the plots and report.md, so a run killed among them is resumed and writes them all again."""
-    import minimtl.study.run as run_module
+    import minimtl.study.run.write as run_module
 
     def disk_gone(*args, **kwargs):
         raise OSError(errno.EIO, "Input/output error")

@@ -9,7 +9,7 @@ import pytest
 import minimtl.training.train as train_module
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms
-from minimtl.study.run import train_and_report
+from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import load_checkpoint
 from minimtl.training.config import RunConfig
 from minimtl.training.train import Trainer, TrainingDiverged, TrainingInterrupted

@@ -17,10 +17,17 @@ from minimtl.commands.options import (
 )
 from minimtl.common.atomic import write_text
 from minimtl.common.messages import plural
-from minimtl.study.compare import summarise
-from minimtl.study.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
-from minimtl.study.compare_runs import estimate_seconds, plan_commands, run_all
-from minimtl.study.variants import ALL_VARIANTS, GENERALIZATION_OPTIONS, PROTOCOLS, VARIANTS, rows_of, run_config
+from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, render_table, write_summary
+from minimtl.study.compare.runs import estimate_seconds, plan_commands, run_all
+from minimtl.study.compare.summarise import summarise
+from minimtl.study.compare.variants import (
+    ALL_VARIANTS,
+    GENERALIZATION_OPTIONS,
+    PROTOCOLS,
+    VARIANTS,
+    rows_of,
+    run_config,
+)
 from minimtl.training.config import RunConfig
 from minimtl.training.train import TrainingInterrupted
 

@@ -8,8 +8,8 @@ import click
 from minimtl.commands.options import USER_ERRORS, load_run_data
 from minimtl.common.atomic import write_json
 from minimtl.common.run_folder import SAVED_MODELS
-from minimtl.study.report import metrics_table
-from minimtl.study.run import WEIGHTS, evaluate_saved_run, read_config, standing_weights
+from minimtl.study.run.report import metrics_table
+from minimtl.study.run.write import WEIGHTS, evaluate_saved_run, read_config, standing_weights
 from minimtl.training.checkpoint import CheckpointError
 
 

@@ -6,9 +6,9 @@ import click
 
 from minimtl.commands.options import echo_err, load_run_data
 from minimtl.common.run_folder import RunFolder
-from minimtl.study.explain import explain_run
-from minimtl.study.explain_maps import METHODS
-from minimtl.study.run import WEIGHTS, RunError, read_config
+from minimtl.study.explain.explain_run import explain_run
+from minimtl.study.explain.maps import METHODS
+from minimtl.study.run.write import WEIGHTS, RunError, read_config
 
 __all__ = ["explain_command"]
 

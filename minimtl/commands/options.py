@@ -12,7 +12,7 @@ import click
 from minimtl.common.lock import FolderBusy
 from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
 from minimtl.data.normalize import NORMALIZATIONS
-from minimtl.study.run import RunError
+from minimtl.study.run.write import RunError
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.memory import NotEnoughMemory, check_memory

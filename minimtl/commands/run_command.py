@@ -24,7 +24,7 @@ from minimtl.commands.options import (
 )
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data import SPLIT_METHODS
-from minimtl.study.run import chosen_tasks, read_config, train_and_report
+from minimtl.study.run.write import chosen_tasks, read_config, train_and_report
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head

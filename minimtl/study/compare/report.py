@@ -5,8 +5,8 @@ from sklearn.metrics import roc_curve
 
 from minimtl.common.atomic import write_json
 from minimtl.common.messages import plural
-from minimtl.study.plots import plt, save_figure
-from minimtl.study.variants import METRICS, STUDY_TABLE
+from minimtl.study.compare.variants import METRICS, STUDY_TABLE
+from minimtl.study.run.plots import plt, save_figure
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 

@@ -22,7 +22,11 @@ from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split
-from minimtl.study.run import (
+from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.explain.shift_test import shift_test_of
+from minimtl.study.explain.site_separation import site_separation_of
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import (
     chosen_epoch,
     chosen_tasks,
     chosen_weights,
@@ -31,10 +35,6 @@ from minimtl.study.run import (
     score_test_images,
     train_and_report,
 )
-from minimtl.study.saved_run import open_saved_run
-from minimtl.study.shift_test import shift_test_of
-from minimtl.study.site_separation import site_separation_of
-from minimtl.study.variants import PROTOCOLS, VARIANTS, run_config
 from minimtl.training.train import Trainer
 
 __all__ = [
@@ -232,8 +232,8 @@ def run_all(
 
 
 def site_and_shift(run_dir, collection):
-    """(site separation, shift test) of the model a run stands for (:mod:`minimtl.study.site_separation`,
-    :mod:`minimtl.study.shift_test`), computed once and kept in the run folder."""
+    """(site separation, shift test) of the model a run stands for (:mod:`minimtl.study.explain.site_separation`,
+    :mod:`minimtl.study.explain.shift_test`), computed once and kept in the run folder."""
     folder = RunFolder(run_dir)
     if not (folder.site.exists() and folder.shift.exists()):
         run = open_saved_run(folder, collection)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
-from minimtl.study.delong import delong_test
+from minimtl.study.compare.delong import delong_test
 
 __all__ = [
     "mean_interval",
@@ -63,7 +63,7 @@ def paired_differences(model_values, baseline_values):
 def delong_per_seed(model_scores, baseline_scores):
     """DeLong's test of the model's ROC-AUC against the baseline's on the same test images, seed by
     seed. Inputs: lists (one per seed) of {"path", "label", "score"} dicts of arrays, or None.
-    Returns a list (one per seed) of DeLong results (see minimtl.study.delong) or None."""
+    Returns a list (one per seed) of DeLong results (see minimtl.study.compare.delong) or None."""
     results = []
     for model, baseline in zip(model_scores, baseline_scores):
         if model is None or baseline is None:

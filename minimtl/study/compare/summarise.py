@@ -10,21 +10,21 @@ protocols:
 
 With the same seed every architecture sees the same test images (the split has its own random
 stream), so a model's per-seed difference from its baseline (single-task for the study's models)
-is a *paired* comparison. What runs is in :mod:`minimtl.study.variants`, the statistics in
-:mod:`minimtl.study.statistics`; this module puts them together into the tables' rows.
+is a *paired* comparison. What runs is in :mod:`minimtl.study.compare.variants`, the statistics in
+:mod:`minimtl.study.compare.statistics`; this module puts them together into the tables' rows.
 """
 
 import numpy as np
 
-from minimtl.study.shift_test import SHIFTS as SHIFT_ORDER
-from minimtl.study.statistics import (
+from minimtl.study.compare.statistics import (
     delong_per_seed,
     detectable_difference,
     mean_interval,
     paired_differences,
     single_seed_detectable,
 )
-from minimtl.study.variants import METRICS, SECOND_PAIRS, VARIANTS, rows_of
+from minimtl.study.compare.variants import METRICS, SECOND_PAIRS, VARIANTS, rows_of
+from minimtl.study.explain.shift_test import SHIFTS as SHIFT_ORDER
 from minimtl.training.metrics import predicts_one_class
 
 __all__ = ["summarise", "metric_value"]

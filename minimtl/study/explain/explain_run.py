@@ -9,16 +9,17 @@
   weights, which images;
 - ``explain.md``: how to read them, and what they say for this run.
 
-:func:`saliency_outside_box` gives the saliency numbers alone; :func:`minimtl.study.site_separation.site_separation`
-and :func:`minimtl.study.shift_test.shift_test` the other two (each a plain function of a run folder
-and its collection, for ``compare``).
+:func:`saliency_outside_box` gives the saliency numbers alone;
+:func:`minimtl.study.explain.site_separation.site_separation` and
+:func:`minimtl.study.explain.shift_test.shift_test` the other two (each a plain function of a run
+folder and its collection, for ``compare``).
 """
 
 from pathlib import Path
 
 from minimtl.common.atomic import write_json, write_text
 from minimtl.common.run_folder import SAVED_MODELS
-from minimtl.study.explain_maps import (
+from minimtl.study.explain.maps import (
     LUNG_BOX,
     METHODS,
     OUTCOMES,
@@ -26,12 +27,12 @@ from minimtl.study.explain_maps import (
     box_mask,
     task_saliency,
 )
-from minimtl.study.explain_plots import plot_group, plot_mean_maps
-from minimtl.study.explain_report import render_explain
-from minimtl.study.run import RunError
-from minimtl.study.saved_run import open_saved_run
-from minimtl.study.shift_test import shift_test_of
-from minimtl.study.site_separation import site_separation_of
+from minimtl.study.explain.plots import plot_group, plot_mean_maps
+from minimtl.study.explain.report import render_explain
+from minimtl.study.explain.shift_test import shift_test_of
+from minimtl.study.explain.site_separation import site_separation_of
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import RunError
 
 __all__ = ["checked_tasks", "explain_run", "saliency_outside_box"]
 

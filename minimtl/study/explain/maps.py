@@ -27,7 +27,7 @@ import numpy as np
 
 from minimtl.data import to_input
 from minimtl.nn.saliency import gradcam_map, gradient_map, smoothgrad_map
-from minimtl.study.saved_run import disease_probability, full_test_images, score_unit
+from minimtl.study.run.saved_run import disease_probability, full_test_images, score_unit
 from minimtl.training.tasks import task_predictions
 
 __all__ = [
@@ -178,7 +178,7 @@ class TaskSaliency:
 def task_saliency(run, collection, task, per_group=16, methods=METHODS, seed=0, smoothgrad=SMOOTHGRAD):
     """Pick the task's images (module docstring) and compute their maps.
 
-    Inputs: run: a :class:`minimtl.study.saved_run.SavedRun`; collection: its images; task: "tb" or
+    Inputs: run: a :class:`minimtl.study.run.saved_run.SavedRun`; collection: its images; task: "tb" or
     "pneumonia"; per_group: N, images per outcome group (4N per class sample); methods: some of
     ``METHODS``; seed: int; smoothgrad: its ``samples`` and ``noise``.
     Returns a :class:`TaskSaliency`.

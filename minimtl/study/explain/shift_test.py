@@ -11,7 +11,7 @@ their order (the AUC).
 import numpy as np
 
 from minimtl.data.transforms import black_border, burn_in_text, change_contrast, change_gamma, zoom
-from minimtl.study.saved_run import disease_probability, open_saved_run
+from minimtl.study.run.saved_run import disease_probability, open_saved_run
 from minimtl.training.metrics import roc_auc
 
 __all__ = ["SHIFTS", "shift_test", "shift_test_of"]
@@ -37,7 +37,7 @@ def _scores(run, task, images, y_true):
 
 
 def shift_test_of(run, collection, tasks=None, shifts=None):
-    """:func:`shift_test` for a run already opened (:func:`minimtl.study.saved_run.open_saved_run`)."""
+    """:func:`shift_test` for a run already opened (:func:`minimtl.study.run.saved_run.open_saved_run`)."""
     shifts = SHIFTS if shifts is None else shifts
     results = {}
     for task in tasks or run.spec.tasks:

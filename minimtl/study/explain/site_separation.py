@@ -13,13 +13,13 @@ the other's: it has learned the site, as ``--other-labels negative`` teaches it 
 the other hospital is a "no" for this head). Near 0 separates as well, the other way round;
 ``separation = max(AUC, 1 - AUC)`` says how well either way.
 
-Images: the test side of the run's seed split over both datasets (:mod:`minimtl.study.saved_run`),
+Images: the test side of the run's seed split over both datasets (:mod:`minimtl.study.run.saved_run`),
 so every architecture of one seed is measured on the same images, none seen in training.
 """
 
 import numpy as np
 
-from minimtl.study.saved_run import disease_probability, full_test_images, open_saved_run, score_unit
+from minimtl.study.run.saved_run import disease_probability, full_test_images, open_saved_run, score_unit
 from minimtl.training.metrics import roc_auc, roc_auc_interval
 
 __all__ = ["DATASETS", "site_separation", "site_separation_of"]

@@ -18,7 +18,7 @@ import numpy as np
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import DataError, Split, make_split
 from minimtl.nn.graph import MultiHead
-from minimtl.study.run import RunError, data_fingerprint, load_model, standing_weights
+from minimtl.study.run.write import RunError, data_fingerprint, load_model, standing_weights
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import predict_logits
 from minimtl.training.models import Architecture

@@ -25,8 +25,8 @@ from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import SAVED_MODELS, RunFolder
 from minimtl.data import Split
 from minimtl.kernels import KERNELS_ENV, kernel_set
-from minimtl.study.plots import plot_confusions, plot_losses, plot_roc
-from minimtl.study.report import render_report, write_history, write_predictions, write_skipped
+from minimtl.study.run.plots import plot_confusions, plot_losses, plot_roc
+from minimtl.study.run.report import render_report, write_history, write_predictions, write_skipped
 from minimtl.training.checkpoint import load_params
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import multiclass_confusion, predict_logits, score_tasks
