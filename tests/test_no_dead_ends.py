@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import minimtl.common.atomic as atomic_module
-import minimtl.training.train as train_module
+import minimtl.training.loop as loop_module
 from minimtl.commands import main
 from minimtl.common.atomic import TEMP_PREFIX, write_text
 from minimtl.common.lock import claim
@@ -83,7 +83,7 @@ def test_a_run_without_checkpoint_restarts_on_resume(tmp_path, no_data, straight
     def nan_loss(logits, targets):
         return float("nan"), {}, {}
 
-    monkeypatch.setattr(train_module, "total_loss", nan_loss)
+    monkeypatch.setattr(loop_module, "total_loss", nan_loss)
     result = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
     message = short_message(result)
     assert "No checkpoint was written" in message and "last good checkpoint" not in message
@@ -261,7 +261,9 @@ def test_folders_that_are_not_runs_and_broken_runs_are_named(tmp_path, no_data, 
     subprocess.run(["cp", "-r", str(straight), str(no_checkpoint)], check=True)
     for name in ("checkpoint.npz", "best.npz"):
         (no_checkpoint / name).unlink()
-    assert "has no checkpoint.npz" in short_message(cli("evaluate", no_checkpoint))
+    assert "best.npz, which holds it, is missing" in short_message(cli("evaluate", no_checkpoint))
+    message = short_message(cli("evaluate", no_checkpoint, "--weights", "last"))
+    assert "has no checkpoint.npz" in message and "deleted or not copied" in message
     no_split = tmp_path / "no-split"
     subprocess.run(["cp", "-r", str(straight), str(no_split)], check=True)
     (no_split / "split.json").unlink()

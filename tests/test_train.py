@@ -1,4 +1,4 @@
-"""The training loop: determinism, Ctrl-C and resume, divergence."""
+"""A run folder's training (DurableRun): determinism, Ctrl-C and resume, divergence, patience."""
 
 import json
 import signal
@@ -6,13 +6,14 @@ import signal
 import numpy as np
 import pytest
 
-import minimtl.training.train as train_module
+import minimtl.training.loop as loop_module
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms
 from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import load_checkpoint
 from minimtl.training.config import RunConfig
-from minimtl.training.train import Trainer, TrainingDiverged, TrainingInterrupted
+from minimtl.training.loop import TrainingDiverged
+from minimtl.training.train import DurableRun, TrainingInterrupted
 
 QUIET = {"progress": None, "log": lambda line: None}
 
@@ -49,7 +50,7 @@ def test_another_seed_gives_other_weights(phantoms, tmp_path):
 
 
 def steps_per_epoch(run_dir):
-    trainer = Trainer(config(), make_phantoms(n_per_class=6, image_size=12, seed=1), run_dir, **QUIET)
+    trainer = DurableRun(config(), make_phantoms(n_per_class=6, image_size=12, seed=1), run_dir, **QUIET)
     return -(-len(trainer.make_or_load_split().train) // config().batch_size)
 
 
@@ -62,23 +63,23 @@ def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp
     train_and_report(config(), phantoms, tmp_path / "straight", **QUIET)
     interrupt_at_step = (epoch - 1) * steps_per_epoch(tmp_path / "straight") + step
 
-    real_step = Trainer.step
+    real_step = loop_module.train_on_batch
     calls = {"n": 0}
 
-    def step_then_ctrl_c(self, batch_index, augment_rng=None):
+    def step_then_ctrl_c(*args):
         calls["n"] += 1
-        result = real_step(self, batch_index, augment_rng)
+        result = real_step(*args)
         if calls["n"] == interrupt_at_step:
             if how == "crash":
                 raise Crash()
             signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C during this step
         return result
 
-    monkeypatch.setattr(Trainer, "step", step_then_ctrl_c)
+    monkeypatch.setattr(loop_module, "train_on_batch", step_then_ctrl_c)
     inherited = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
     with pytest.raises(TrainingInterrupted if how == "ctrl-c" else Crash):
         train_and_report(config(), phantoms, tmp_path / "resumed", **QUIET)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    monkeypatch.setattr(loop_module, "train_on_batch", real_step)
     assert signal.getsignal(signal.SIGINT) is inherited  # the handler it found is put back
 
     metrics = train_and_report(config(), phantoms, tmp_path / "resumed", resume=True, **QUIET)
@@ -101,8 +102,8 @@ def test_diverged_loss_stops_and_keeps_the_last_good_checkpoint(phantoms, tmp_pa
     def nan_loss(logits, targets):
         return float("nan"), {}, {}
 
-    monkeypatch.setattr(train_module, "total_loss", nan_loss)
-    trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
+    monkeypatch.setattr(loop_module, "total_loss", nan_loss)
+    trainer = DurableRun(config(epochs=2), phantoms, run_dir, **QUIET)
     trainer.make_or_load_split()
     trainer.resume()
     with pytest.raises(TrainingDiverged, match="nan"):
@@ -114,7 +115,7 @@ def test_diverged_loss_stops_and_keeps_the_last_good_checkpoint(phantoms, tmp_pa
 def test_checkpoint_holds_adam_state_and_epoch(phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_and_report(config(epochs=2), phantoms, run_dir, **QUIET)
-    trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
+    trainer = DurableRun(config(epochs=2), phantoms, run_dir, **QUIET)
     state = load_checkpoint(RunFolder(run_dir).checkpoint, trainer.params, trainer.optimizer)
     assert state["epoch"] == 2 and state["in_epoch"] is None
     assert trainer.optimizer.t == 2 * steps_per_epoch(run_dir)
@@ -129,7 +130,7 @@ def test_patience_stops_at_the_first_epoch_without_progress_and_records_why(phan
     def validate(self):
         return {"val_loss": next(losses)}
 
-    monkeypatch.setattr(Trainer, "validate", validate)
+    monkeypatch.setattr(DurableRun, "validate", validate)
     lines = []
     metrics = train_and_report(
         config(epochs=6, patience=2), phantoms, tmp_path / "run", progress=None, log=lines.append
@@ -138,7 +139,7 @@ def test_patience_stops_at_the_first_epoch_without_progress_and_records_why(phan
     assert metrics["stopped"] == {"epoch": 4, "reason": "no better validation loss for 2 epochs (best: epoch 2)"}
     assert "stopped after epoch 4: no better validation loss for 2 epochs (best: epoch 2)" in lines
     assert "Stopped early after epoch 4" in (tmp_path / "run" / "report.md").read_text()
-    resumed = Trainer(config(epochs=6, patience=2), phantoms, tmp_path / "run", **QUIET)
+    resumed = DurableRun(config(epochs=6, patience=2), phantoms, tmp_path / "run", **QUIET)
     resumed.make_or_load_split()
     resumed.resume()
     resumed.fit()

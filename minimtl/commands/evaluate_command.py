@@ -9,7 +9,7 @@ from minimtl.commands.options import USER_ERRORS, load_run_data
 from minimtl.common.atomic import write_json
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.study.run.report import metrics_table
-from minimtl.study.run.write import WEIGHTS, evaluate_saved_run, read_config, standing_weights
+from minimtl.study.run.saved_run import WEIGHTS, evaluate_saved_run, open_saved_run
 from minimtl.training.checkpoint import CheckpointError
 
 
@@ -45,17 +45,17 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
     exactly; on another folder (an external site, say) every image of each task's dataset is scored.
     """
     try:
-        config, stored = read_config(run_dir)
-        weights = weights or standing_weights(run_dir)
+        run = open_saved_run(run_dir, weights)
+        run.weights_files()  # a missing model is named before the images load
         collection = load_run_data(
-            data_dir or stored["data"]["data_dir"] or None,
-            config.image_size,
-            config.decode_crop,
+            data_dir or run.data_dir,
+            run.config.image_size,
+            run.config.decode_crop,
             strict,
             progress=False,
-            synthetic=stored["data"]["synthetic"] and data_dir is None,
+            synthetic=run.synthetic and data_dir is None,
         )
-        metrics = evaluate_saved_run(run_dir, collection, weights=weights)
+        metrics = evaluate_saved_run(run, collection)
     except CheckpointError as error:
         raise click.ClickException(f"{error}; this model cannot be scored (resume or train the run again)") from None
     except USER_ERRORS as error:
@@ -66,7 +66,8 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
         click.echo(json.dumps(metrics, indent=2))
         return
     click.echo(
-        f"{config.arch} from {run_dir}, the model of the {SAVED_MODELS[weights][1]} ({weights}), scored on "
+        f"{run.config.arch} from {run_dir}, the model of the {SAVED_MODELS[metrics['weights']][1]} "
+        f"({metrics['weights']}), scored on "
         f"{metrics['scope']}" + (" (SYNTHETIC phantoms)" if metrics["synthetic"] else "")
     )
     click.echo(metrics_table(metrics["tasks"]))

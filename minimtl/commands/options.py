@@ -12,12 +12,12 @@ import click
 from minimtl.common.lock import FolderBusy
 from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
 from minimtl.data.normalize import NORMALIZATIONS
-from minimtl.study.run.write import RunError
+from minimtl.study.run.saved_run import RunError
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
+from minimtl.training.loop import TrainingDiverged
 from minimtl.training.memory import NotEnoughMemory, check_memory
 from minimtl.training.steps import STEPS
-from minimtl.training.train import TrainingDiverged
 
 __all__ = [
     "FiniteFloat",

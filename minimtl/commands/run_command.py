@@ -24,7 +24,8 @@ from minimtl.commands.options import (
 )
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data import SPLIT_METHODS
-from minimtl.study.run.write import chosen_tasks, read_config, train_and_report
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
@@ -104,9 +105,9 @@ def run_command(
 ):  # fmt: skip
     try:
         if resume_dir is not None:
-            config, stored = read_config(resume_dir)
-            run_dir, synthetic = resume_dir, stored["data"]["synthetic"] and data_dir is None
-            data_dir = data_dir or stored["data"]["data_dir"] or None
+            saved = open_saved_run(resume_dir)
+            config, run_dir, synthetic = saved.config, resume_dir, saved.synthetic and data_dir is None
+            data_dir = data_dir or saved.data_dir
         else:
             config = RunConfig(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
@@ -151,7 +152,7 @@ def run_command(
         raise click.ClickException(write_error_message(error, run_dir)) from None
     click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
     click.echo(f"the model of the {SAVED_MODELS[metrics['weights']][1]} on the test images:")
-    for task, m in chosen_tasks(metrics).items():
+    for task, m in open_saved_run(run_dir).task_metrics().items():
         auc = m["roc_auc"]["value"]
         click.echo(
             f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "

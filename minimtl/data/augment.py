@@ -14,7 +14,7 @@ rounding; the geometric and gray-level ones run in one kernel pass per image
 (:mod:`minimtl.data.augment_numba`, with its NumPy twin :mod:`minimtl.data.augment_reference`), so
 augmenting costs a few percent of a training step. The
 Generator is made per training step from a seed drawn from the run's shuffling stream at the start of
-each epoch (:class:`minimtl.training.train.Trainer`), so a resumed run draws the same augmentations.
+each epoch (:func:`minimtl.training.loop.epoch_batches`), so a resumed run draws the same augmentations.
 """
 
 import numpy as np

@@ -6,11 +6,8 @@ parallel processes (``--jobs``) or be handed out as ``python cli.py run`` lines 
 machines that share ``OUT``: a run is the same whichever way it was made.
 """
 
-import csv
-import json
 import os
 import shlex
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,21 +18,16 @@ from joblib import Parallel, delayed
 from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
-from minimtl.data import Split, make_phantoms, make_split
+from minimtl.data import make_phantoms, make_split, to_input
+from minimtl.nn.optim import Adam
 from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.explain.shift_test import shift_test_of
 from minimtl.study.explain.site_separation import site_separation_of
 from minimtl.study.run.saved_run import open_saved_run
-from minimtl.study.run.write import (
-    chosen_epoch,
-    chosen_tasks,
-    chosen_weights,
-    load_model,
-    read_config,
-    score_test_images,
-    train_and_report,
-)
-from minimtl.training.train import Trainer
+from minimtl.study.run.write import train_and_report
+from minimtl.training.loop import train_on_batch
+from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.steps import make_step
 
 __all__ = [
     "run_dir_of",
@@ -43,7 +35,6 @@ __all__ = [
     "planned_runs",
     "plan_commands",
     "run_all",
-    "read_scores",
     "reshuffled_metrics",
     "site_and_shift",
     "RUN_OPTIONS",
@@ -61,22 +52,24 @@ def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repea
     probe = make_phantoms(n_per_class=base.batch_size, image_size=base.image_size, seed=0)
     fractions = PROTOCOLS[protocol]
     total = 0.0
-    with tempfile.TemporaryDirectory() as scratch:
-        for variant in variants:
-            config = run_config(base, variant, protocol, seed=0)
-            trainer = Trainer(config, probe, scratch, log=lambda line: None)
-            batch = np.flatnonzero(np.isin(probe.dataset, trainer.spec.datasets))[: base.batch_size]
-            trainer.step(batch)  # warm-up: JIT compilation and first-touch of the buffers
-            started = time.perf_counter()
-            for _ in range(repeats):
-                trainer.step(batch)
-            step_seconds = (time.perf_counter() - started) / repeats
-            n_images = int(np.isin(collection.dataset, trainer.spec.datasets).sum())
-            train_images = n_images * (1 - base.test_fraction) * (1 - fractions["val_fraction"])
-            eval_images = n_images - train_images
-            # a forward pass over the validation and test images costs about a third of a step
-            steps = train_images / base.batch_size + eval_images / base.batch_size / 3
-            total += step_seconds * steps * base.epochs * len(seeds)
+    for variant in variants:
+        config = run_config(base, variant, protocol, seed=0)
+        spec = ARCHITECTURES[config.arch]
+        model = build_model(config.arch, config.image_size, np.random.default_rng(0), head=config.head)
+        step = make_step(config.step, model, Adam(model.params, lr=config.lr))
+        batch = np.flatnonzero(np.isin(probe.dataset, spec.datasets))[: base.batch_size]
+        x, dataset, labels = to_input(probe.images[batch], config.normalize), probe.dataset[batch], probe.labels[batch]
+        train_on_batch(step, spec, x, dataset, labels)  # warm-up: JIT compilation and first-touch of the buffers
+        started = time.perf_counter()
+        for _ in range(repeats):
+            train_on_batch(step, spec, x, dataset, labels)
+        step_seconds = (time.perf_counter() - started) / repeats
+        n_images = int(np.isin(collection.dataset, spec.datasets).sum())
+        train_images = n_images * (1 - base.test_fraction) * (1 - fractions["val_fraction"])
+        eval_images = n_images - train_images
+        # a forward pass over the validation and test images costs about a third of a step
+        steps = train_images / base.batch_size + eval_images / base.batch_size / 3
+        total += step_seconds * steps * base.epochs * len(seeds)
     return total
 
 
@@ -86,29 +79,13 @@ def reshuffled_metrics(run_dir, collection):
 
     Returns {"train_overlap": fraction of those images the model trained on, "tasks": metrics}.
     """
-    config, _, spec, model = load_model(run_dir, "last")  # the study scored its final model
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 330]))  # a stream of its own
+    run = open_saved_run(run_dir, weights="last")  # the study scored its final model
+    rng = np.random.default_rng(np.random.SeedSequence([run.config.seed, 330]))  # a stream of its own
     fresh = make_split(collection, "random", rng, test_fraction=0.2, val_fraction=0.0)
-    fresh = fresh.restrict(collection, list(spec.datasets))
-    trained_on = Split.load(RunFolder(run_dir).split, collection).train
-    overlap = float(np.isin(fresh.test, trained_on).mean())
-    results, _ = score_test_images(model, config, collection, fresh.test)
+    fresh = fresh.restrict(collection, list(run.spec.datasets))
+    overlap = float(np.isin(fresh.test, run.split(collection).train).mean())
+    results, _ = run.score(collection, fresh.test)
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
-
-
-def read_scores(run_dir, weights):
-    """Each task's test images of one saved model ("best" or "last"), from predictions.csv:
-    {task: {"path": str array, "label": int array, "score": float array}} (for DeLong's test and the
-    ROC curves). Files written before predictions.csv had a weights column hold the last model."""
-    out = {}
-    with open(RunFolder(run_dir).predictions, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        for row in csv.DictReader(handle):
-            if row.get("weights", "last") == weights:
-                task = out.setdefault(row["task"], {"path": [], "label": [], "score": []})
-                task["path"].append(row["path"])
-                task["label"].append(int(row["label"]))
-                task["score"].append(float(row["score"]))
-    return {task: {key: np.array(values) for key, values in columns.items()} for task, columns in out.items()}
 
 
 def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
@@ -118,10 +95,10 @@ def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
     for seed in seeds:
         for variant in variants:
             config, run_dir = run_config(base, variant, protocol, seed), run_dir_of(out, variant.name, seed)
-            if run_dir.metrics.exists() and read_config(run_dir)[0] != config:
+            if run_dir.metrics.exists() and open_saved_run(run_dir).config != config:
                 raise ValueError(
-                    f"{run_dir} was run with other options ({read_config(run_dir)[0]}); use another --out for these "
-                    "settings"
+                    f"{run_dir} was run with other options ({open_saved_run(run_dir).config}); use another --out for "
+                    "these settings"
                 )
             runs.append((variant, seed, config, run_dir))
     return runs
@@ -217,31 +194,26 @@ def run_all(
             log(f"{prefix}: done in {seconds:.0f} s; about {left:.1f} min left")
     per_run = {}
     for variant, seed, config, run_dir in runs:
-        metrics = json.loads(run_dir.metrics.read_text())
-        entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, chosen_weights(metrics))}
-        entry["seconds"] = sum(row["seconds"] for row in _history(run_dir))
-        entry["epochs"] = {"trained": metrics["final_epoch"], "model": chosen_epoch(metrics)}
+        run = open_saved_run(run_dir)
+        entry = {"tasks": run.task_metrics(), "scores": run.scores()}
+        entry["seconds"] = sum(row["seconds"] for row in run.history)
+        first_task = run.spec.tasks[0]  # every task of a run has the model of one epoch today
+        entry["epochs"] = {"trained": run.metrics["final_epoch"], "model": run.epoch_for(first_task)}
         if reshuffled:
-            if not run_dir.reshuffled.exists():
+            if run.saved_document("reshuffled") is None:
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
-            stored = json.loads(run_dir.reshuffled.read_text())
+            stored = run.saved_document("reshuffled")
             entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
-        entry["site"], entry["shift"] = site_and_shift(run_dir, collection_for(config))
+        entry["site"], entry["shift"] = site_and_shift(run, collection_for(config))
         per_run[(variant.name, seed)] = entry
     return per_run
 
 
-def site_and_shift(run_dir, collection):
-    """(site separation, shift test) of the model a run stands for (:mod:`minimtl.study.explain.site_separation`,
-    :mod:`minimtl.study.explain.shift_test`), computed once and kept in the run folder."""
-    folder = RunFolder(run_dir)
-    if not (folder.site.exists() and folder.shift.exists()):
-        run = open_saved_run(folder, collection)
-        write_json(folder.site, site_separation_of(run, collection))
-        write_json(folder.shift, shift_test_of(run, collection))
-    return json.loads(folder.site.read_text()), json.loads(folder.shift.read_text())
-
-
-def _history(run_dir):
-    with open(run_dir.history, newline="") as handle:
-        return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
+def site_and_shift(run, collection):
+    """(site separation, shift test) of the model a saved run stands for
+    (:mod:`minimtl.study.explain.site_separation`, :mod:`minimtl.study.explain.shift_test`), computed
+    once and kept in the run folder."""
+    if run.saved_document("site") is None or run.saved_document("shift") is None:
+        write_json(run.folder.site, site_separation_of(run, collection))
+        write_json(run.folder.shift, shift_test_of(run, collection))
+    return run.saved_document("site"), run.saved_document("shift")

@@ -61,9 +61,9 @@ def site_separation_of(run, collection, tasks=None):
         }
     return {
         "run": str(run.folder),
-        "weights": run.weights,
+        "weights": run.chosen_weights,
         "synthetic": bool(collection.synthetic),
-        "images": run.full_test_scope + ": the normal (label 0) images of each dataset",
+        "images": run.full_test(collection)[1] + ": the normal (label 0) images of each dataset",
         "groups": {d: {k: v for k, v in g.items() if k != "index"} for d, g in groups.items()},
         "tasks": heads,
     }
@@ -82,4 +82,4 @@ def site_separation(run_dir, collection, weights=None, tasks=None):
     ``mean_probability`` (dataset -> mean P(disease)), ``head``, ``unit``, ``positive``, ``negative``;
     the numbers are None when one of the groups has no image. Raises RunError for an unusable run.
     """
-    return site_separation_of(open_saved_run(run_dir, collection, weights), collection, tasks)
+    return site_separation_of(open_saved_run(run_dir, weights), collection, tasks)

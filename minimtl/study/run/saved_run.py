@@ -1,108 +1,419 @@
-"""A saved run opened for inspection: its model, its test images, and disease scores on any image.
+"""A saved run, read back: the one reader of a run folder.
 
-``explain``'s numbers (site separation, shift test, saliency) all start here. A model is always
-scored on images it was not trained on:
+``evaluate``, ``explain``, ``compare`` and ``run --resume`` read a run only through a
+:class:`SavedRun` (``open_saved_run(run_dir)``): its options (config.json), its metrics
+(metrics.json), the model it stands for per task, its split, its history and its test predictions.
+Which file holds what is :class:`minimtl.common.run_folder.RunFolder`'s knowledge; what the files
+mean is this module's.
 
-- ``run.test``: the run's own test images (``split.json``);
-- ``run.full_test``: the test side of the same seed's split over *every* dataset of the collection.
-  The split is made on the whole collection and then restricted to the architecture's datasets
-  (``Trainer.make_or_load_split``), so ``full_test`` restricted to the run's datasets is exactly
-  ``run.test`` (checked), and a single-tb run gets the same Kermany test images as a multi-task run
-  of the same seed, none of which it has seen.
+The model a run stands for: its best validation epoch (``best.npz``) when it had a validation
+split, else its last epoch (``checkpoint.npz``), as the study kept. The API asks per task
+(``run.weights_for(task)``, ``run.model_for(task)``, ``run.epoch_for(task)``); today every task of a
+run has the same model. A run that stands for its best epoch and has lost ``best.npz`` is an error
+naming the missing file, never silently the last epoch.
+
+A model is always scored on images it was not trained on:
+
+- ``run.test_images(collection)``: the run's own test images (``split.json``);
+- ``run.full_test(collection)``: the test side of the same seed's split over *every* dataset of the
+  collection. The split is made on the whole collection and then restricted to the architecture's
+  datasets (:meth:`minimtl.training.train.DurableRun.make_or_load_split`), so the full test side
+  restricted to the run's datasets is exactly the run's own test images (checked), and a single-tb
+  run gets the same Kermany test images as a multi-task run of the same seed, none of which it has
+  seen.
 """
 
-from dataclasses import dataclass
+import csv
+import hashlib
+import json
 
 import numpy as np
 
-from minimtl.common.run_folder import RunFolder
+from minimtl.common.messages import one_line
+from minimtl.common.run_folder import SAVED_MODELS, RunFolder
 from minimtl.data import DataError, Split, make_split
-from minimtl.nn.graph import MultiHead
-from minimtl.study.run.write import RunError, data_fingerprint, load_model, standing_weights
+from minimtl.training.checkpoint import load_params
 from minimtl.training.config import RunConfig
-from minimtl.training.evaluation import predict_logits
-from minimtl.training.models import Architecture
+from minimtl.training.evaluation import predict_logits, score_images
+from minimtl.training.loop import seed_streams
+from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.steps import scorer
 from minimtl.training.tasks import MULTICLASS_CODES, task_predictions
-from minimtl.training.train import seed_streams
 
-__all__ = ["SavedRun", "open_saved_run", "score_unit", "disease_probability", "full_test_images"]
+__all__ = [
+    "RunError",
+    "WEIGHTS",
+    "SavedRun",
+    "open_saved_run",
+    "data_fingerprint",
+    "evaluate_saved_run",
+    "score_unit",
+    "disease_probability",
+    "full_test_images",
+]
 
-
-@dataclass(frozen=True, eq=False)
-class SavedRun:
-    """One saved model of a run and the images it may be scored on.
-
-    - folder: RunFolder; config: RunConfig; stored: config.json as a dict; spec: Architecture;
-      model: MultiHead with the ``weights`` ("best" or "last") loaded
-    - test: int64 (m,) indices into the collection, the run's own test images (split.json)
-    - full_test: int64 (k,) the test side of the seed's split over every dataset (``test`` included)
-    - full_test_scope: how ``full_test`` was obtained, in words
-    """
-
-    folder: RunFolder
-    config: RunConfig
-    stored: dict
-    spec: Architecture
-    model: MultiHead
-    weights: str
-    test: np.ndarray
-    full_test: np.ndarray
-    full_test_scope: str
-
-    @property
-    def batch_size(self):
-        return self.config.batch_size
-
-    def logits(self, images, index):
-        """Every head's logits for ``images[index]``, scored as the run's own metrics were (its step's
-        forward and its normalisation): dict head -> float64 (len(index), K)."""
-        forward, per_pass = scorer(self.config.step, self.model, self.config.batch_size)
-        return predict_logits(forward, self.model.head_names, images, index, per_pass, self.config.normalize)
+WEIGHTS = tuple(SAVED_MODELS)  # "best", "last"
 
 
-def _full_test(config, spec, collection, test):
-    """(full_test, scope): the test side of the run's split rebuilt over every dataset, or, if it does
-    not reproduce the run's own test images (an older split, say), ``test`` plus every image of the
-    datasets the run did not train on."""
-    full = make_split(
-        collection,
-        config.split,
-        seed_streams(config.seed)[0],  # the split's own stream, as the Trainer drew it
-        test_fraction=config.test_fraction,
-        val_fraction=config.val_fraction,
-    ).test
-    own = np.isin(collection.dataset[full], spec.datasets)
-    if np.array_equal(full[own], test):
-        return full, "the test side of the run's split (seed and method of config.json) over every dataset"
-    others = np.flatnonzero(~np.isin(collection.dataset, spec.datasets))
-    return np.union1d(test, others), "the run's test images, and every image of the datasets it did not train on"
+class RunError(Exception):
+    """A run folder that cannot be used as asked; the message says why and what to do."""
 
 
-def open_saved_run(run_dir, collection, weights=None):
-    """Load a run's model and its test images on ``collection``, which must hold the run's own images.
+def data_fingerprint(collection):
+    """sha256 over the sorted (path, pixel hash) pairs: the same images give the same fingerprint."""
+    digest = hashlib.sha256()
+    for path, pixel_hash in sorted(zip(collection.paths, collection.pixel_hash)):
+        # a file name that is not valid UTF-8 is hashed as its original bytes
+        digest.update(f"{path}\t{pixel_hash}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
-    Inputs: run_dir (path or RunFolder); collection: the run's data (same fingerprint as config.json);
-    weights: "best", "last" or None (the model the run stands for, :func:`standing_weights`).
-    Returns a :class:`SavedRun`. Raises RunError (not a run folder, no such checkpoint, other images,
-    no split.json).
+
+def open_saved_run(run_dir, weights=None):
+    """Open the run folder ``run_dir`` for reading.
+
+    weights: None (each task's model is the one the run stands for) or "best" / "last" (that saved
+    model for every task, as ``--weights`` asks). Reads config.json only; every other file is read
+    when first asked for. Raises RunError when ``run_dir`` holds no run or its config.json is damaged.
     """
     folder = RunFolder(run_dir)
-    weights = weights or standing_weights(folder)
-    config, stored, spec, model = load_model(folder, weights)
-    if data_fingerprint(collection) != stored["data"]["fingerprint"]:
+    if not folder.config.is_file():
         raise RunError(
-            f"{folder} was trained on other images than {collection.data_dir or 'the built-in phantoms'}; explain "
-            "scores the run's own test images: leave out --data-dir, or point it at the run's data folder"
+            f"{folder} is not a minimtl run folder (it has no config.json; a run writes it first thing). "
+            "Check the path, or start the run again with the same options"
         )
-    if not folder.split.is_file():
-        raise RunError(f"{folder} has no split.json, so its test images are unknown; train the run again")
     try:
-        test = Split.load(folder.split, collection).test
-    except DataError as error:
-        raise RunError(str(error)) from None
-    full_test, scope = _full_test(config, spec, collection, test)
-    return SavedRun(folder, config, stored, spec, model, weights, test, full_test, scope)
+        stored = json.loads(folder.config.read_text(encoding="utf-8"))
+        config = RunConfig.from_dict(stored["options"])
+        for key in ("data_dir", "synthetic", "fingerprint"):
+            stored["data"][key]  # noqa: B018  (present, or the file is damaged)
+    except (ValueError, KeyError, TypeError) as error:
+        raise RunError(
+            f"{folder.config} is damaged ({one_line(error)}); the run's options cannot be read: "
+            "start a new run (the damaged folder can be deleted)"
+        ) from None
+    if weights is not None and weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+    return SavedRun(folder, config, stored, weights)
+
+
+class SavedRun:
+    """One run folder, read.
+
+    - folder: RunFolder; config: RunConfig; stored: config.json as a dict; spec: Architecture
+    - data_dir (None for phantoms), synthetic: the images the run was trained on
+    - metrics: metrics.json (RunError while the run is unfinished); finished: whether it exists
+    - weights: "best" / "last" as asked, or None (each task's standing model)
+    - weights_for(task), epoch_for(task), weights_file_for(task), model_for(task): the model per task
+    - task_metrics(), scores(): each task's test metrics and test scores of its model
+    - history: the rows of history.csv; split(collection), test_images(collection), full_test(collection)
+    """
+
+    def __init__(self, folder, config, stored, weights=None):
+        self.folder = folder
+        self.config = config
+        self.stored = stored
+        self.spec = ARCHITECTURES[config.arch]
+        self.weights = weights
+        self._metrics = None
+        self._models = {}  # weights file -> loaded model (tasks that share a file share the model)
+        self._on = None  # (collection, test, full_test, scope) of the last collection asked about
+
+    def __repr__(self):
+        return f"SavedRun({str(self.folder)!r})"
+
+    # ----- what the run was trained on -----------------------------------------------------------
+    @property
+    def data_dir(self):
+        """The run's data folder as config.json records it; None for the built-in phantoms."""
+        return self.stored["data"]["data_dir"] or None
+
+    @property
+    def synthetic(self):
+        return bool(self.stored["data"]["synthetic"])
+
+    def same_data(self, collection):
+        """Whether ``collection`` holds exactly the images the run was trained on (same fingerprint)."""
+        return data_fingerprint(collection) == self.stored["data"]["fingerprint"]
+
+    def trained_on(self):
+        """The run's images in words: "<folder or the built-in phantoms> (<n> images)"."""
+        return f"{self.data_dir or 'the built-in phantoms'} ({self.stored['data'].get('images', '?')} images)"
+
+    # ----- metrics.json and history.csv -----------------------------------------------------------
+    @property
+    def finished(self):
+        """A run is finished once metrics.json exists (it is written last)."""
+        return self.folder.metrics.is_file()
+
+    @property
+    def metrics(self):
+        """metrics.json as a dict; RunError while the run is unfinished or when the file is damaged."""
+        if self._metrics is None:
+            if not self.finished:
+                raise RunError(
+                    f"{self.folder} has not finished (it has no metrics.json); finish it with: "
+                    f"python cli.py run --resume {self.folder}"
+                )
+            try:
+                self._metrics = json.loads(self.folder.metrics.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise RunError(
+                    f"{self.folder.metrics} is damaged ({one_line(error)}); delete it and finish the run again "
+                    f"with: python cli.py run --resume {self.folder}"
+                ) from None
+        return self._metrics
+
+    @property
+    def history(self):
+        """One dict per finished epoch from history.csv (numbers as floats, an empty cell as None);
+        an empty list before the first epoch ends."""
+        if not self.folder.history.is_file():
+            return []
+        with open(self.folder.history, newline="", encoding="utf-8") as handle:
+            return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+    def saved_document(self, name):
+        """A JSON file that ``compare`` keeps in the run folder ("reshuffled", "site", "shift"), as a
+        dict; None when it has not been written."""
+        path = getattr(self.folder, name)
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    # ----- the model of each task ---------------------------------------------------------------
+    def _check_task(self, task):
+        if task not in self.spec.tasks:
+            raise ValueError(f"{self.spec.name} has no {task} head; its tasks are {', '.join(self.spec.tasks)}")
+
+    def _best_epoch_recorded(self):
+        """The best validation epoch the run recorded (metrics.json, else history.csv), or None."""
+        if self.finished:
+            best = self.metrics.get("best_val")
+            return best["epoch"] if best else None
+        epochs = [row for row in self.history if _finite(row.get("val_loss"))]
+        return int(min(epochs, key=lambda row: row["val_loss"])["epoch"]) if epochs else None
+
+    def standing_weights(self):
+        """ "best" when the run stands for its best validation epoch, else "last": a finished run
+        says which in metrics.json (older ones: "best" when they recorded a best epoch); an unfinished
+        one stands for its best epoch once a validation loss has been recorded (best.npz written)."""
+        if self.finished:
+            return self.metrics.get("weights") or ("best" if self.metrics.get("best_val") else "last")
+        return "best" if self.folder.best.is_file() or self._best_epoch_recorded() is not None else "last"
+
+    @property
+    def chosen_weights(self):
+        """ "best" or "last": the model asked for (``weights``), else the one the run stands for."""
+        return self.weights or self.standing_weights()
+
+    def weights_for(self, task):
+        """Which saved model scores ``task``: "best" or "last" (today :attr:`chosen_weights` for every task)."""
+        self._check_task(task)
+        return self.chosen_weights
+
+    def epoch_for(self, task):
+        """The epoch of ``task``'s model: the best validation epoch, or the final one (finished runs)."""
+        if self.weights_for(task) == "best":
+            return self.metrics["best_val"]["epoch"]
+        return self.metrics["final_epoch"]
+
+    def weights_file_for(self, task):
+        """The file of ``task``'s model; RunError, naming the cause, when it is missing."""
+        weights = self.weights_for(task)
+        path = self.folder.model_file(weights)
+        if not path.is_file():
+            raise RunError(self._missing_model_reason(weights))
+        return path
+
+    def weights_files(self):
+        """{task: file of its model} for every task; RunError when one is missing (check this before
+        loading the images)."""
+        return {task: self.weights_file_for(task) for task in self.spec.tasks}
+
+    def model_for(self, task):
+        """``task``'s model (a MultiHead) with its saved weights; loaded once per file."""
+        path = self.weights_file_for(task)
+        if path not in self._models:
+            model = build_model(self.config.arch, self.config.image_size, rng=None, head=self.config.head)
+            load_params(path, model.params)  # the weights of a freshly built zero model
+            self._models[path] = model
+        return self._models[path]
+
+    def _missing_model_reason(self, weights):
+        """Why the file of the ``weights`` model is missing, and what to do: one message."""
+        folder = self.folder
+        if weights == "last":
+            if self.finished:
+                return (
+                    f"{folder} has no checkpoint.npz, which holds the model of its last epoch: the file was deleted "
+                    "or not copied with the run. Restore it, or train the run again"
+                )
+            return (
+                f"{folder} has no checkpoint.npz: the run stopped before its first epoch ended. Finish it "
+                f"with: python cli.py run --resume {folder}"
+            )
+        if self.config.val_fraction == 0:
+            return (
+                f"{folder} has no best.npz: the run had no validation split (--val-fraction 0), so it kept only "
+                "its last epoch; use --weights last"
+            )
+        if self.finished and self.metrics["split"]["val"] == 0:
+            return (
+                f"{folder} has no best.npz: its validation split was empty (too few images for --val-fraction "
+                f"{self.config.val_fraction:g}), so it kept only its last epoch; use --weights last"
+            )
+        best_epoch = self._best_epoch_recorded()
+        if best_epoch is not None:
+            return (
+                f"{folder} stands for the model of its best validation epoch ({best_epoch}), but best.npz, "
+                "which holds it, is missing (deleted, or not copied with the run). Restore best.npz, train the "
+                "run again, or score the last epoch's model with --weights last"
+            )
+        if not self.history:
+            return (
+                f"{folder} has no best.npz: no epoch has finished yet. Finish the run with: "
+                f"python cli.py run --resume {folder}"
+            )
+        return (
+            f"{folder} has no best.npz: no epoch had a finite validation loss, so no best epoch was chosen; "
+            "use --weights last"
+        )
+
+    # ----- what the model of each task scored ------------------------------------------------------
+    def task_metrics(self):
+        """{task: its test metrics} of each task's model, from metrics.json."""
+        metrics = self.metrics
+        return {
+            task: (metrics["best_val"]["tasks"] if self.weights_for(task) == "best" else metrics["tasks"])[task]
+            for task in metrics["tasks"]
+        }
+
+    def scores(self):
+        """Each task's test images scored by its model, from predictions.csv: {task: {"path": str array,
+        "label": int array, "score": float array}} (for DeLong's test and the ROC curves). Files
+        written before predictions.csv had a weights column hold the last model."""
+        out = {}
+        with open(self.folder.predictions, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("weights", "last") == self.weights_for(row["task"]):
+                    task = out.setdefault(row["task"], {"path": [], "label": [], "score": []})
+                    task["path"].append(row["path"])
+                    task["label"].append(int(row["label"]))
+                    task["score"].append(float(row["score"]))
+        return {task: {key: np.array(values) for key, values in columns.items()} for task, columns in out.items()}
+
+    # ----- the run's images ------------------------------------------------------------------------
+    def split(self, collection):
+        """The run's split (split.json) on ``collection``, which must hold the run's images."""
+        if not self.folder.split.is_file():
+            raise RunError(
+                f"{self.folder} has no split.json, so its test images are unknown; score the model on "
+                "another data folder (--data-dir), or train the run again"
+            )
+        try:
+            return Split.load(self.folder.split, collection)
+        except DataError as error:
+            raise RunError(str(error)) from None
+
+    def _images_on(self, collection):
+        if self._on is None or self._on[0] is not collection:
+            if not self.same_data(collection):
+                raise RunError(
+                    f"{self.folder} was trained on other images than {collection.data_dir or 'the built-in phantoms'}; "
+                    "explain scores the run's own test images: leave out --data-dir, or point it at the run's data "
+                    "folder"
+                )
+            test = self.split(collection).test
+            self._on = (collection, test, *self._full_test(collection, test))
+        return self._on
+
+    def test_images(self, collection):
+        """int64 (m,) indices into ``collection`` (the run's own images) of the run's test images."""
+        return self._images_on(collection)[1]
+
+    def full_test(self, collection):
+        """(int64 (k,) indices, how they were obtained in words): the test side of the seed's split over
+        every dataset of ``collection`` (the run's own test images included)."""
+        return self._images_on(collection)[2:]
+
+    def _full_test(self, collection, test):
+        """The test side of the run's split rebuilt over every dataset, or, if it does not reproduce the
+        run's own test images (an older split, say), ``test`` plus every image of the datasets the run
+        did not train on."""
+        config = self.config
+        full = make_split(
+            collection,
+            config.split,
+            seed_streams(config.seed)[0],  # the split's own stream, as DurableRun drew it
+            test_fraction=config.test_fraction,
+            val_fraction=config.val_fraction,
+        ).test
+        own = np.isin(collection.dataset[full], self.spec.datasets)
+        if np.array_equal(full[own], test):
+            return full, "the test side of the run's split (seed and method of config.json) over every dataset"
+        others = np.flatnonzero(~np.isin(collection.dataset, self.spec.datasets))
+        return np.union1d(test, others), "the run's test images, and every image of the datasets it did not train on"
+
+    def logits(self, task, images, index):
+        """Every head's logits of ``task``'s model for ``images[index]``, scored as the run's own metrics
+        were (its step's forward and its normalisation): dict head -> float64 (len(index), K)."""
+        model = self.model_for(task)
+        forward, per_pass = scorer(self.config.step, model, self.config.batch_size)
+        return predict_logits(forward, model.head_names, images, index, per_pass, self.config.normalize)
+
+    def score(self, collection, index):
+        """Each task's metrics on ``collection``'s images ``index``, each scored by its own model:
+        (results, extra) as :func:`minimtl.training.evaluation.score_images`."""
+        tasks_of = {}  # model file -> the tasks it scores (one file for every task today)
+        for task in self.spec.tasks:
+            tasks_of.setdefault(self.weights_file_for(task), []).append(task)
+        results, extra = {}, {}
+        for tasks in tasks_of.values():
+            scored, scored_extra = score_images(self.model_for(tasks[0]), self.config, collection, index)
+            results.update({task: result for task, result in scored.items() if task in tasks})
+            extra.update(scored_extra)
+        return results, extra
+
+
+def _number(cell):
+    if cell is None or cell == "":
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def _finite(value):
+    return isinstance(value, float) and np.isfinite(value)
+
+
+def evaluate_saved_run(run, collection):
+    """Score the saved model(s) of ``run`` (a :class:`SavedRun`) on ``collection``.
+
+    When ``collection`` holds exactly the run's images (same fingerprint), only the run's own test
+    images are scored (read from ``split.json``), so the run's test metrics are reproduced exactly.
+    Otherwise (another site, say) every image of each task's dataset is a test image.
+
+    Returns a metrics dict ``{"run", "weights", "data", "scope", "tasks", ...}``.
+    """
+    run.weights_files()  # a missing model is named before any image is scored
+    if run.same_data(collection):
+        index = run.split(collection).test
+        scope = "the run's own test images (split.json)"
+    else:
+        index = np.flatnonzero(np.isin(collection.dataset, run.spec.datasets))
+        scope = "every image of the data folder for each task"
+    if len(index) == 0:
+        raise RunError(f"no images of {', '.join(run.spec.datasets)} in {collection.data_dir or 'the collection'}")
+    results, extra = run.score(collection, index)
+    return {
+        "run": str(run.folder),
+        "weights": run.chosen_weights,
+        "data": collection.data_dir,
+        "synthetic": bool(collection.synthetic),
+        "scope": scope,
+        "tasks": {task: r["metrics"] for task, r in results.items()},
+        **extra,
+    }
 
 
 def score_unit(spec, task, head_kind):
@@ -117,17 +428,19 @@ def score_unit(spec, task, head_kind):
 
 
 def disease_probability(run, task, images, index):
-    """P(``task``'s disease) that the run's model gives ``images[index]``, whatever dataset they come
-    from (a TB head scores Kermany images too): float64 (len(index),). The same softmax or sigmoid
-    as the run's metrics (:func:`minimtl.training.tasks.task_predictions`), applied to every image."""
+    """P(``task``'s disease) that the run's model of ``task`` gives ``images[index]``, whatever dataset
+    they come from (a TB head scores Kermany images too): float64 (len(index),). The same softmax or
+    sigmoid as the run's metrics (:func:`minimtl.training.tasks.task_predictions`), applied to every image."""
     index = np.asarray(index, dtype=np.int64)
     if len(index) == 0:
         return np.zeros(0)
-    logits = run.logits(images, index)
+    logits = run.logits(task, images, index)
     return task_predictions(run.spec, logits, np.full(len(index), task))[task][1]
 
 
 def full_test_images(run, collection, dataset, label=None):
-    """Indices of ``run.full_test`` images of ``dataset`` (and of ``label`` 0/1 when given)."""
-    index = run.full_test[collection.dataset[run.full_test] == dataset]
+    """Indices of the run's full test side (:meth:`SavedRun.full_test`) of ``dataset`` (and of ``label``
+    0/1 when given)."""
+    full, _ = run.full_test(collection)
+    index = full[collection.dataset[full] == dataset]
     return index if label is None else index[collection.labels[index] == label]

@@ -11,59 +11,24 @@ one (stopped in its first epoch) it trains again from the start, which with the 
 the same result.
 """
 
-import hashlib
 import importlib.metadata
-import json
 import platform
 
 import numpy as np
 
 from minimtl.common.atomic import remove_temp_files, write_json, write_text
 from minimtl.common.lock import claim
-from minimtl.common.messages import one_line, plural
+from minimtl.common.messages import plural
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import SAVED_MODELS, RunFolder
-from minimtl.data import Split
 from minimtl.kernels import KERNELS_ENV, kernel_set
 from minimtl.study.run.plots import plot_confusions, plot_losses, plot_roc
 from minimtl.study.run.report import render_report, write_history, write_predictions, write_skipped
-from minimtl.training.checkpoint import load_params
-from minimtl.training.config import RunConfig
-from minimtl.training.evaluation import multiclass_confusion, predict_logits, score_tasks
-from minimtl.training.models import ARCHITECTURES, build_model
-from minimtl.training.steps import scorer
-from minimtl.training.train import Trainer
+from minimtl.study.run.saved_run import RunError, data_fingerprint, open_saved_run
+from minimtl.training.evaluation import score_images
+from minimtl.training.train import DurableRun
 
-__all__ = [
-    "RunError",
-    "WEIGHTS",
-    "data_fingerprint",
-    "library_versions",
-    "train_and_report",
-    "score_test_images",
-    "read_config",
-    "standing_weights",
-    "chosen_weights",
-    "chosen_tasks",
-    "chosen_epoch",
-    "load_model",
-    "evaluate_saved_run",
-]
-
-WEIGHTS = tuple(SAVED_MODELS)  # "best", "last"
-
-
-class RunError(Exception):
-    """A run folder that cannot be used as asked; the message says why and what to do."""
-
-
-def data_fingerprint(collection):
-    """sha256 over the sorted (path, pixel hash) pairs: the same images give the same fingerprint."""
-    digest = hashlib.sha256()
-    for path, pixel_hash in sorted(zip(collection.paths, collection.pixel_hash)):
-        # a file name that is not valid UTF-8 is hashed as its original bytes
-        digest.update(f"{path}\t{pixel_hash}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+__all__ = ["library_versions", "config_document", "train_and_report"]
 
 
 def library_versions():
@@ -87,28 +52,6 @@ def library_versions():
     }
 
 
-def read_config(run_dir):
-    """(RunConfig, the whole stored config.json) of a run folder; RunError when there is none or
-    it cannot be read."""
-    folder = RunFolder(run_dir)
-    if not folder.config.is_file():
-        raise RunError(
-            f"{folder} is not a minimtl run folder (it has no config.json; a run writes it first thing). "
-            "Check the path, or start the run again with the same options"
-        )
-    try:
-        stored = json.loads(folder.config.read_text(encoding="utf-8"))
-        config = RunConfig.from_dict(stored["options"])
-        for key in ("data_dir", "synthetic", "fingerprint"):
-            stored["data"][key]  # noqa: B018  (present, or the file is damaged)
-    except (ValueError, KeyError, TypeError) as error:
-        raise RunError(
-            f"{folder.config} is damaged ({one_line(error)}); the run's options cannot be read: "
-            "start a new run (the damaged folder can be deleted)"
-        ) from None
-    return config, stored
-
-
 def config_document(config, collection):
     """What config.json holds: the options, the data (folder, fingerprint) and the library versions."""
     return {
@@ -123,32 +66,14 @@ def config_document(config, collection):
     }
 
 
-def check_same_data(stored, collection, folder):
-    """RunError unless ``collection`` holds the images the run in ``folder`` was trained on."""
-    if data_fingerprint(collection) != stored["data"]["fingerprint"]:
-        was = stored["data"]["data_dir"] or "the built-in phantoms"
+def check_same_data(run, collection):
+    """RunError unless ``collection`` holds the images the saved ``run`` was trained on."""
+    if not run.same_data(collection):
         now = collection.data_dir or "the built-in phantoms"
         raise RunError(
-            f"{folder} was trained on the images of {was} ({stored['data'].get('images', '?')} images); {now} holds "
-            f"other images ({len(collection)}). Resume it on its own images (leave out --data-dir), or start a "
-            "new run on these"
+            f"{run.folder} was trained on the images of {run.trained_on()}; {now} holds other images "
+            f"({len(collection)}). Resume it on its own images (leave out --data-dir), or start a new run on these"
         )
-
-
-def score_test_images(model, config, collection, test_index):
-    """Each task's metrics on the test images (and the 3x3 matrix for multiclass), scored the way the
-    run's step scores (:func:`minimtl.training.steps.scorer`)."""
-    spec = ARCHITECTURES[config.arch]
-    forward, batch_size = scorer(config.step, model, config.batch_size)
-    logits = predict_logits(forward, model.head_names, collection.images, test_index, batch_size, config.normalize)
-    results = score_tasks(spec, logits, collection, test_index)
-    extra = {}
-    if spec.multiclass:
-        extra["multiclass"] = {
-            "classes": ["normal", "tb", "pneumonia"],
-            "confusion_matrix": multiclass_confusion(logits, collection, test_index),
-        }
-    return results, extra
 
 
 def train_and_report(config, collection, run_dir, resume=False, progress=no_progress, log=print):
@@ -169,10 +94,10 @@ def train_and_report(config, collection, run_dir, resume=False, progress=no_prog
                 "write that was killed"
             )
         if resume:
-            check_same_data(read_config(folder)[1], collection, folder)
+            check_same_data(open_saved_run(folder), collection)
         elif folder.config.exists():
             raise RunError(f"{folder} already holds a run; pick another --name, or continue it with --resume {folder}")
-        trainer = Trainer(config, collection, folder, progress=progress, log=log)
+        trainer = DurableRun(config, collection, folder, progress=progress, log=log)
         if resume and folder.checkpoint.exists():
             trainer.make_or_load_split()
             state = trainer.resume()
@@ -213,7 +138,7 @@ def _train_and_write(trainer, config, collection, folder, log):
     trainer.fit(on_epoch_end=write_progress)
     write_history(folder.history, trainer.history, collection.synthetic)
 
-    results, extra = score_test_images(trainer.model, config, collection, split.test)
+    results, extra = score_images(trainer.model, config, collection, split.test)  # the final model
     metrics = {
         "arch": config.arch,
         "synthetic": bool(collection.synthetic),
@@ -238,15 +163,14 @@ def _train_and_write(trainer, config, collection, folder, log):
     }
     predictions = {"last": results}
     if trainer.best is not None:
-        # The study kept the last epoch; we also score the epoch a validation set would choose.
-        load_params(folder.best, trainer.params)
-        best_results, _ = score_test_images(trainer.model, config, collection, split.test)
+        # The study kept the last epoch; we also score the epoch a validation set would choose,
+        # read back from best.npz as every reader of the run will read it.
+        best_results, _ = open_saved_run(folder, weights="best").score(collection, split.test)
         metrics["best_val"] = {**trainer.best, "tasks": {t: r["metrics"] for t, r in best_results.items()}}
         predictions["best"] = best_results
-        load_params(folder.checkpoint, trainer.params)  # back to the final model
-    metrics["weights"] = standing_weights(folder)
-    for task, task_metrics in chosen_tasks(metrics).items():
-        if task_metrics["one_class"]:
+    metrics["weights"] = "best" if trainer.best is not None else "last"  # the model the run stands for
+    for task, result in predictions[metrics["weights"]].items():
+        if result["metrics"]["one_class"]:
             metrics["warnings"].append(
                 f"the {task} head of the {SAVED_MODELS[metrics['weights']][1]}'s model predicts one class for every "
                 "test image (a collapsed head: docs/study.md)"
@@ -263,87 +187,3 @@ def _train_and_write(trainer, config, collection, folder, log):
     # killed while writing its report is resumed and writes everything again
     write_json(folder.metrics, metrics)
     return metrics
-
-
-def standing_weights(run_dir):
-    """Which model a run stands for: "best" (the best validation epoch, best.npz) when the run had a
-    validation split, else "last" (the final epoch, as the study kept). ``compare``, ``evaluate`` and
-    ``explain`` all score this model unless told otherwise."""
-    return "best" if RunFolder(run_dir).best.is_file() else "last"
-
-
-def chosen_weights(metrics):
-    """The model a finished run stands for, from its metrics.json document: ``metrics["weights"]``
-    ("best" or "last"), or for older runs, which did not record it, "best" when they had a validation split."""
-    return metrics.get("weights") or ("best" if metrics.get("best_val") else "last")
-
-
-def chosen_tasks(metrics, weights=None):
-    """The per-task test metrics of the ``weights`` model ("best" or "last"; default: the one the run
-    stands for, :func:`chosen_weights`) from a metrics.json document."""
-    weights = weights or chosen_weights(metrics)
-    return metrics["best_val"]["tasks"] if weights == "best" else metrics["tasks"]
-
-
-def chosen_epoch(metrics):
-    """The epoch of the model the run stands for (the best validation epoch, or the final one)."""
-    return metrics["best_val"]["epoch"] if chosen_weights(metrics) == "best" else metrics["final_epoch"]
-
-
-def load_model(run_dir, weights="last"):
-    """(config, stored config.json, architecture spec, model) with the run's ``weights``: "last" (the
-    final epoch's, from checkpoint.npz) or "best" (the best validation epoch's, from best.npz)."""
-    folder = RunFolder(run_dir)
-    config, stored = read_config(folder)
-    path = folder.model_file(weights)
-    if not path.is_file():
-        if weights == "best":
-            raise RunError(
-                f"{folder} has no best.npz: the run had no validation split (or no epoch finished); use --weights last"
-            )
-        raise RunError(
-            f"{folder} has no checkpoint.npz: the run stopped before its first epoch ended. Finish it "
-            f"with: python cli.py run --resume {folder}"
-        )
-    model = build_model(config.arch, config.image_size, rng=None, head=config.head)  # weights loaded next
-    load_params(path, model.params)
-    return config, stored, ARCHITECTURES[config.arch], model
-
-
-def evaluate_saved_run(run_dir, collection, weights=None):
-    """Score a saved model of ``run_dir`` on ``collection``.
-
-    weights: "best", "last" or None (the model the run stands for: :func:`standing_weights`).
-    When ``collection`` holds exactly the run's images (same fingerprint), only the run's own test
-    images are scored (read from ``split.json``), so the run's test metrics are reproduced exactly.
-    Otherwise (another site, say) every image of each task's dataset is a test image.
-
-    Returns a metrics dict ``{"run", "weights", "data", "scope", "tasks", ...}``.
-    """
-    folder = RunFolder(run_dir)
-    weights = weights or standing_weights(folder)
-    config, stored, spec, model = load_model(folder, weights)
-    same_data = data_fingerprint(collection) == stored["data"]["fingerprint"]
-    if same_data:
-        if not folder.split.is_file():
-            raise RunError(
-                f"{folder} has no split.json, so its test images are unknown; score the model on "
-                "another data folder (--data-dir), or train the run again"
-            )
-        index = Split.load(folder.split, collection).test
-        scope = "the run's own test images (split.json)"
-    else:
-        index = np.flatnonzero(np.isin(collection.dataset, spec.datasets))
-        scope = "every image of the data folder for each task"
-    if len(index) == 0:
-        raise RunError(f"no images of {', '.join(spec.datasets)} in {collection.data_dir or 'the collection'}")
-    results, extra = score_test_images(model, config, collection, index)
-    return {
-        "run": str(folder),
-        "weights": weights,
-        "data": collection.data_dir,
-        "synthetic": bool(collection.synthetic),
-        "scope": scope,
-        "tasks": {task: r["metrics"] for task, r in results.items()},
-        **extra,
-    }
