@@ -8,6 +8,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
+from minimtl.data import make_phantoms
+from minimtl.study.compare.comparison import choose_variants, run_comparison
 from minimtl.study.compare.delong import delong_test
 from minimtl.study.compare.report import render_table
 from minimtl.study.compare.statistics import (
@@ -165,6 +167,29 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
 def test_compare_rejects_unknown_variants(tmp_path):
     result = CliRunner().invoke(main, ["compare", "--variants", "resnet", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "--variants" in result.output
+    with pytest.raises(ValueError, match=r"unknown variant\(s\) \['resnet'\]"):
+        choose_variants(["single-tb", "resnet"])
+
+
+def test_a_comparison_is_one_library_call(tmp_path):
+    """No command line: choose the variants (a variant beyond the study brings its baseline), run,
+    and get the rows back, with the same files written as the command writes."""
+    variants = choose_variants(["single-tb+augment"])
+    assert [v.name for v in variants] == ["single-tb+augment", "single-tb"]
+    phantoms = make_phantoms(n_per_class=8, image_size=12, seed=0)
+    lines = []
+    base = RunConfig(image_size=12, epochs=1, batch_size=4)
+    comparison = run_comparison(base, variants, "study", [0, 1], tmp_path, lambda crop: phantoms, log=lines.append)
+    assert comparison.settings["variants"] == ["single-tb+augment", "single-tb"]
+    assert comparison.settings["epochs"] == 1 and comparison.settings["split"] == "random"
+    assert set(comparison.summary) == {"single-task", "single-tb + augment"}
+    assert comparison.summary["single-tb + augment"]["tb"]["paired_with"] == "single-task"
+    assert comparison.reshuffled is None and comparison.train_overlap is None
+    assert sorted(comparison.per_run) == [(n, s) for n in ("single-tb", "single-tb+augment") for s in (0, 1)]
+    for name in comparison.files:
+        assert (tmp_path / name).is_file()
+    assert "SYNTHETIC" in (tmp_path / "table.md").read_text()
+    assert any(line.startswith("4 runs (single-tb+augment, single-tb x seeds [0, 1])") for line in lines)
 
 
 def test_paired_differences_give_wilcoxon_and_seed_counts():

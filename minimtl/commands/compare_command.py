@@ -15,19 +15,9 @@ from minimtl.commands.options import (
     training_options,
     write_error_message,
 )
-from minimtl.common.atomic import write_text
-from minimtl.common.messages import plural
-from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, render_table, write_summary
-from minimtl.study.compare.runs import estimate_seconds, plan_commands, run_all
-from minimtl.study.compare.summarise import summarise
-from minimtl.study.compare.variants import (
-    ALL_VARIANTS,
-    GENERALIZATION_OPTIONS,
-    PROTOCOLS,
-    VARIANTS,
-    rows_of,
-    run_config,
-)
+from minimtl.study.compare.comparison import choose_variants, comparison_configs, default_out, run_comparison
+from minimtl.study.compare.runs import plan_commands
+from minimtl.study.compare.variants import GENERALIZATION_OPTIONS, PROTOCOLS, VARIANTS
 from minimtl.training.config import RunConfig
 from minimtl.training.train import TrainingInterrupted
 
@@ -93,17 +83,11 @@ def compare_command(
     table.md (the study's numbers beside ours, paired tests against single-task), summary.json,
     metrics.png and roc.png.
     """
-    chosen = [name.strip() for name in variants.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in ALL_VARIANTS]
-    if unknown or not chosen:
-        raise click.BadParameter(
-            f"unknown variant(s) {unknown}; choose from {', '.join(ALL_VARIANTS)}", param_hint="--variants"
-        )
-    # a variant beyond the study is paired with its baseline, which the comparison must hold too
-    chosen += [ALL_VARIANTS[n].baseline for n in chosen if ALL_VARIANTS[n].baseline not in (None, *chosen)]
-    chosen_variants = [ALL_VARIANTS[name] for name in dict.fromkeys(chosen)]
-    chosen = [v.name for v in chosen_variants]
-    out = out or Path("compare") / f"{protocol}-{image_size}px-{epochs}ep"
+    try:
+        chosen = choose_variants([name.strip() for name in variants.split(",") if name.strip()])
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--variants") from None
+    out = out or default_out(protocol, image_size, epochs)
     base = RunConfig(
         image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step,
         normalize=normalize, crop_borders=crop_borders, augment=augment,
@@ -111,25 +95,14 @@ def compare_command(
     seed_list = list(range(seeds))
     try:
         if plan:
-            for line in plan_commands(base, out, protocol, seed_list, chosen_variants, data_dir):
+            for line in plan_commands(base, out, protocol, seed_list, chosen, data_dir):
                 click.echo(line)
             return
-        configs = [run_config(base, v, protocol, 0) for v in chosen_variants]
-        echo_err(memory_line(configs, data_dir, jobs=jobs))
-        collections = {}  # decode_crop -> the images decoded that way (most comparisons need one)
-        for decode_crop in dict.fromkeys(c.decode_crop for c in configs):
-            collections[decode_crop] = load_run_data(data_dir, image_size, decode_crop, strict, progress=True)
-        collection = next(iter(collections.values()))  # for the time estimate and the SYNTHETIC mark
-        estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
-        echo_err(
-            f"{len(chosen_variants) * seeds} runs ({', '.join(chosen)} x seeds {seed_list}), {protocol} protocol, "
-            f"{image_size} px, at most {plural(epochs, 'epoch')}: at most about {estimate / 60 / jobs:.0f} min on "
-            f"this machine (finished runs in {out} are reused)"
-        )
-        per_run = run_all(
-            base, lambda config: collections[config.decode_crop], out, protocol, seed_list,
-            reshuffled=reshuffled_test, variants=chosen_variants,
-            log=echo_err, progress=click_progress if progress else None, jobs=jobs,
+        echo_err(memory_line(comparison_configs(base, chosen, protocol), data_dir, jobs=jobs))
+        comparison = run_comparison(
+            base, chosen, protocol, seed_list, out,
+            images_for=lambda decode_crop: load_run_data(data_dir, image_size, decode_crop, strict, progress=True),
+            reshuffled=reshuffled_test, jobs=jobs, log=echo_err, progress=click_progress if progress else None,
         )  # fmt: skip
     except TrainingInterrupted as stop:
         echo_err(f"\n{stop}. Saved. Run the same compare command again to continue.")
@@ -140,35 +113,4 @@ def compare_command(
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(write_error_message(error, out)) from None
-    settings = {
-        "protocol": protocol,
-        "image_size": image_size,
-        "epochs": epochs,
-        "patience": patience,
-        "batch_size": batch_size,
-        "lr": lr,
-        "step": step,
-        "normalize": normalize,
-        "crop_borders": crop_borders,
-        "augment": augment,
-        "seeds": seed_list,
-        "variants": chosen,
-        "synthetic": bool(collection.synthetic),
-        "model_choice": "best validation epoch" if protocol == "honest" else "last epoch",
-        "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
-        "run_epochs": {f"{name}-seed{seed}": entry["epochs"] for (name, seed), entry in per_run.items()},
-        **PROTOCOLS[protocol],
-    }
-    summary = summarise(per_run, seed_list, variants=chosen_variants)
-    without_collapsed = summarise(per_run, seed_list, exclude_collapsed=True, variants=chosen_variants)
-    reshuffled_summary, overlap = None, None
-    if reshuffled_test:
-        reshuffled_summary = summarise(per_run, seed_list, key="reshuffled", variants=chosen_variants)
-        overlaps = [entry["train_overlap"] for entry in per_run.values()]
-        overlap = sum(overlaps) / len(overlaps)
-    write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed)
-    write_text(out / "table.md", render_table(summary, settings, reshuffled_summary, overlap, without_collapsed))
-    plot_metric_dots(summary, out / "metrics.png", collection.synthetic)
-    rows, _ = rows_of(chosen_variants)
-    plot_roc_curves(per_run, seed_list, rows, out / "roc.png", settings["model_choice"], collection.synthetic)
-    click.echo(f"wrote {out}/table.md, summary.json, metrics.png, roc.png")
+    click.echo(f"wrote {out}/{', '.join(comparison.files)}")
