@@ -200,9 +200,9 @@ def run_all(
         first_task = run.spec.tasks[0]  # every task of a run has the model of one epoch today
         entry["epochs"] = {"trained": run.metrics["final_epoch"], "model": run.epoch_for(first_task)}
         if reshuffled:
-            if run.saved_document("reshuffled") is None:
+            if run.saved_document(run.folder.reshuffled) is None:
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
-            stored = run.saved_document("reshuffled")
+            stored = run.saved_document(run.folder.reshuffled)
             entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
         entry["site"], entry["shift"] = site_and_shift(run, collection_for(config))
         per_run[(variant.name, seed)] = entry
@@ -213,7 +213,7 @@ def site_and_shift(run, collection):
     """(site separation, shift test) of the model a saved run stands for
     (:mod:`minimtl.study.explain.site_separation`, :mod:`minimtl.study.explain.shift_test`), computed
     once and kept in the run folder."""
-    if run.saved_document("site") is None or run.saved_document("shift") is None:
+    if run.saved_document(run.folder.site) is None or run.saved_document(run.folder.shift) is None:
         write_json(run.folder.site, site_separation_of(run, collection))
         write_json(run.folder.shift, shift_test_of(run, collection))
-    return run.saved_document("site"), run.saved_document("shift")
+    return run.saved_document(run.folder.site), run.saved_document(run.folder.shift)

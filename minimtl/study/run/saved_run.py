@@ -172,10 +172,9 @@ class SavedRun:
         with open(self.folder.history, newline="", encoding="utf-8") as handle:
             return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
-    def saved_document(self, name):
-        """A JSON file that ``compare`` keeps in the run folder ("reshuffled", "site", "shift"), as a
-        dict; None when it has not been written."""
-        path = getattr(self.folder, name)
+    def saved_document(self, path):
+        """A JSON file that ``compare`` keeps in the run folder (``folder.reshuffled``, ``folder.site``,
+        ``folder.shift``), as a dict; None when it has not been written."""
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     # ----- the model of each task ---------------------------------------------------------------
