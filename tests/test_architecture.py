@@ -85,6 +85,20 @@ def test_no_study_module_imports_from_a_room_above_its_own():
     assert not violations, "imports from a higher room of study/:\n" + "\n".join(violations)
 
 
+def test_no_module_imports_another_modules_private_names():
+    """A helper used by two modules is public (no leading underscore) in the module that defines it."""
+    private = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("minimtl"):
+                private += [
+                    f"{path.relative_to(PACKAGE)}: {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    assert not private, private
+
+
 def test_click_is_imported_by_the_commands_only():
     """Below the commands, progress and messages are callbacks (minimtl.common.progress)."""
     users = [

@@ -98,13 +98,13 @@ def test_the_batched_steps_equal_the_transforms_one_image_at_a_time(monkeypatch)
 @pytest.mark.parametrize("side", [5, 12, 64])
 def test_the_kernel_gives_its_twins_bits(side):
     from minimtl.data import augment_numba, augment_reference
-    from minimtl.data.transforms import _positions
+    from minimtl.data.transforms import zoom_positions
 
     rng = np.random.default_rng(side)
     n = 3
     batch = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
-    rows = np.stack([_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
-    columns = np.stack([_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
+    rows = np.stack([zoom_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
+    columns = np.stack([zoom_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
     contrasts = rng.uniform(0.8, 1.2, n)
     tables = rng.integers(0, 256, (n, 256), dtype=np.uint8)
     fast, slow = np.empty_like(batch), np.empty_like(batch)

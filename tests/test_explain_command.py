@@ -11,12 +11,12 @@ from minimtl.commands import main
 from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS
 from minimtl.data import make_phantoms
 from minimtl.data.transforms import change_gamma
+from minimtl.nn.losses import softmax
 from minimtl.study.explain.maps import METHODS, OUTCOMES
 from minimtl.study.explain.shift_test import SHIFTS, shift_test, shift_test_of
 from minimtl.study.explain.site_separation import site_separation, site_separation_of
 from minimtl.study.run.saved_run import RunError, open_saved_run
 from minimtl.training.metrics import roc_auc
-from minimtl.training.tasks import softmax
 
 SIZE = 16  # "PA ERECT" (31 px wide) does not fit: the text shift is reported as skipped
 

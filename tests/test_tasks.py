@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from minimtl.nn.losses import sigmoid, softmax
 from minimtl.training.models import ARCHITECTURES
-from minimtl.training.tasks import head_targets, sigmoid, softmax, task_predictions
+from minimtl.training.tasks import head_targets, task_predictions
 
 DATASET = np.array(["tb", "pneumonia", "tb", "pneumonia"])
 LABELS = np.array([1, 1, 0, 0])
