@@ -5,8 +5,8 @@ steps and then predict one class for every image (docs/study.md, "Collapsed head
 collapse rate were an artefact of its hand-written arithmetic, a PyTorch twin trained the same way
 would collapse at another rate. For each seed this script trains
 
-- minimtl, through :func:`minimtl.study.run.train_and_report` (a run folder per seed, under
-  ``OUT/runs/``), with the protocol's options (:data:`minimtl.study.compare.PROTOCOLS`);
+- minimtl, through :func:`minimtl.study.run.write.train_and_report` (a run folder per seed, under
+  ``OUT/runs/``), with the protocol's options (:data:`minimtl.study.compare.variants.PROTOCOLS`);
 - the PyTorch twin of ``benchmarks/torch_twin.py`` (checked step by step against minimtl by
   ``tests/test_reference_torch.py``): the same architecture, targets, loss and Keras Adam, but its
   *own* initial weights (Keras' glorot-uniform from a ``torch.Generator`` seeded with
