@@ -20,7 +20,7 @@ from minimtl.study.compare.statistics import (
     single_seed_detectable,
 )
 from minimtl.study.compare.summarise import summarise
-from minimtl.study.compare.variants import ALL_VARIANTS, rows_of, run_config
+from minimtl.study.compare.variants import ALL_VARIANTS, rows_of, run_config, with_partners
 from minimtl.training.config import RunConfig
 from minimtl.training.metrics import predicts_one_class
 
@@ -286,3 +286,22 @@ def test_an_option_is_paired_with_its_baseline_on_site_separation_and_every_shif
     low, high = border["ci95"]
     assert "| multi-task 64 + augment | multi-task 64 | -0.005 [" in table
     assert f"| +0.100 [{low:+.3f}, {high:+.3f}] | +0.085 [" in table  # border, then zoom: the summary's order
+
+
+def test_the_negatives_control_is_paired_with_single_tb_and_with_multitask64():
+    assert with_partners(["single-tb-negatives"]) == ["single-tb-negatives", "single-tb", "multitask64"]
+    assert with_partners(["multitask64+augment", "multitask64"]) == ["multitask64+augment", "multitask64"]
+    per_run = {}
+    for seed, (single, control, multi) in enumerate([(0.70, 0.74, 0.78), (0.80, 0.81, 0.80), (0.60, 0.66, 0.70)]):
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single)}}
+        per_run[("single-tb-negatives", seed)] = {"tasks": {"tb": fake_metrics(control)}}
+        per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(multi), "pneumonia": fake_metrics(0.9)}}
+    variants = [ALL_VARIANTS[n] for n in ("single-tb", "multitask64", "single-tb-negatives")]
+    rows, paired = rows_of(variants)
+    row = "single-tb, Kermany as TB negatives"
+    assert rows[row] == {"tb": "single-tb-negatives"} and paired[row] == "single-task"
+    cells = summarise(per_run, [0, 1, 2], variants=variants)[row]
+    assert list(cells) == ["tb"]  # no pneumonia head, no pneumonia row
+    assert cells["tb"]["recall"]["vs_baseline"]["per_seed"] == pytest.approx([0.04, 0.01, 0.06])  # - single-tb
+    assert cells["tb"]["also_vs"]["row"] == "multi-task 64"
+    assert cells["tb"]["also_vs"]["recall"]["per_seed"] == pytest.approx([-0.04, 0.01, -0.04])  # - multitask64

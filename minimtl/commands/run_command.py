@@ -116,7 +116,7 @@ def run_command(
                 augment=augment,
             )  # fmt: skip
             try:
-                check_arch_and_head(config.arch, config.head)
+                check_arch_and_head(config.arch, config.head, config.other_labels)
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
             name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -7,6 +7,8 @@ Training targets (:func:`head_targets`)
     - multi-task: every image goes through both heads. For an image of the *other* dataset a head
       either learns "negative" (``other_labels="negative"``, the study's choice: label 0, mask 1)
       or nothing (``other_labels="ignore"``: mask 0, so it is left out of that head's loss).
+    - single-tb-negatives: one TB head over both datasets, every Kermany image a TB negative: exactly
+      multitask64's TB targets without its pneumonia head.
 
 Scoring (:func:`task_predictions`)
     Each disease task is scored only on its own dataset's images, whatever the training policy:

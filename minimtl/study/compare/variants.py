@@ -12,7 +12,10 @@ __all__ = [
     "VARIANTS",
     "GENERALIZATION_OPTIONS",
     "GENERALIZATION_VARIANTS",
+    "CONTROL_VARIANTS",
     "ALL_VARIANTS",
+    "PARTNERS",
+    "with_partners",
     "ROWS",
     "BASELINE_ROW",
     "SECOND_PAIRS",
@@ -63,7 +66,25 @@ GENERALIZATION_VARIANTS = tuple(
     if base.name in ("single-tb", "multitask64", "multitask64-ignore")
     for option, fields in GENERALIZATION_OPTIONS.items()
 )
-ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS}
+# Controls beyond the study, run only when asked (compare --variants): single-tb-negatives is single-tb
+# trained on multitask64's TB labels (Shenzhen, and every Kermany image a TB negative), so that
+# multitask64's TB gain over single-tb can be split into what sharing adds and what the extra negatives add.
+CONTROL_VARIANTS = (Variant("single-tb-negatives", "single-tb-negatives"),)
+ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS}
+
+# The variants a control is compared with, which a comparison that runs it must run too.
+PARTNERS = {"single-tb-negatives": ("single-tb", "multitask64")}
+
+
+def with_partners(names):
+    """``names`` (variant names) followed by every baseline and partner they are paired with that is not
+    among them, in order and without repeats."""
+    names = list(names)
+    for name in list(names):
+        variant = ALL_VARIANTS[name]
+        names += [variant.baseline] if variant.baseline else []
+        names += list(PARTNERS.get(name, ()))
+    return list(dict.fromkeys(names))
 
 # The table rows of the study's models: which run gives each row's numbers for each task
 # (single-task is two models, one per task).
@@ -73,12 +94,17 @@ ROWS = {
     "multi-task 64": {"tb": "multitask64", "pneumonia": "multitask64"},
     "multi-task 32": {"tb": "multitask32", "pneumonia": "multitask32"},
     "multi-task 64, other labels ignored": {"tb": "multitask64-ignore", "pneumonia": "multitask64-ignore"},
+    "single-tb, Kermany as TB negatives": {"tb": "single-tb-negatives"},
 }
 BASELINE_ROW = "single-task"
 
 # Rows paired a second time, with another row (same seeds, same test images): the study's question (2),
-# does labelling the other dataset negative help or hurt compared with ignoring those images?
-SECOND_PAIRS = {"multi-task 64, other labels ignored": "multi-task 64"}
+# does labelling the other dataset negative help or hurt compared with ignoring those images? And the
+# control: multitask64's TB labels without its pneumonia head, against multitask64 itself.
+SECOND_PAIRS = {
+    "multi-task 64, other labels ignored": "multi-task 64",
+    "single-tb, Kermany as TB negatives": "multi-task 64",
+}
 
 
 def rows_of(variants=VARIANTS):
