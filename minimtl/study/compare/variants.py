@@ -86,6 +86,7 @@ def with_partners(names):
         names += list(PARTNERS.get(name, ()))
     return list(dict.fromkeys(names))
 
+
 # The table rows of the study's models: which run gives each row's numbers for each task
 # (single-task is two models, one per task).
 ROWS = {
