@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from minimtl.training.config import RunConfig
 from minimtl.training.models import ARCHITECTURES
 from minimtl.training.selection import collapse_verdicts, improved_tasks, task_head, task_losses
 
@@ -71,3 +72,11 @@ def test_a_head_that_gives_one_class_to_every_image_of_its_task_is_collapsed():
     assert collapse_verdicts(ARCHITECTURES["multitask64"], logits, DATASET, "training")["tb"]["collapsed"] is False
     empty = collapse_verdicts(ARCHITECTURES["single-tb"], {"tb": np.zeros((0, 2))}, np.array([], dtype=str), "x")
     assert empty["tb"]["collapsed"] is None
+
+
+def test_new_runs_select_per_task_and_old_run_folders_read_as_summed():
+    assert RunConfig().selection == "per-task"
+    stored = RunConfig(selection="per-task").to_dict()
+    assert RunConfig.from_dict(stored).selection == "per-task"  # a new config.json reads back as written
+    old = {key: value for key, value in stored.items() if key != "selection"}  # written before the field
+    assert RunConfig.from_dict(old).selection == "summed"
