@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minimtl.data.collection import Collection
-from minimtl.study.external import adult_site_probe, read_external, set_name, site_metrics, write_external
+from minimtl.study.run.external import adult_site_probe, read_external, set_name, site_metrics, write_external
 
 
 def external_set(sites, labels, data_dir="/somewhere/india"):

@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from minimtl.study.statistics import EQUIVALENCE_MARGIN, equivalence_test, holm, smallest_wilcoxon_p
+from minimtl.study.compare.statistics import EQUIVALENCE_MARGIN, equivalence_test, holm, smallest_wilcoxon_p
 
 
 def test_holm_by_hand():
