@@ -6,7 +6,7 @@ Training, reporting, ``evaluate`` and ``compare`` all reach a run's files throug
 
 from pathlib import Path
 
-__all__ = ["RunFolder", "RunFile", "RUN_FILES", "SAVED_MODELS"]
+__all__ = ["RunFolder", "RunFile", "RUN_FILES", "SAVED_MODELS", "TASK_BEST"]
 
 
 class RunFile:
@@ -44,12 +44,17 @@ class RunFolder:
     config = RunFile("config.json", "the run's options, data fingerprint and library versions")
     split = RunFile("split.json", "which images are train, validation and test")
     checkpoint = RunFile("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)")
-    best = RunFile("best.npz", "the weights of the best validation epoch")
+    best = RunFile("best.npz", "the weights of the best validation epoch (by the summed validation loss)")
+    best_tb = RunFile("best-tb.npz", "the weights of the TB task's best validation epoch (per-task selection)")
+    best_pneumonia = RunFile(
+        "best-pneumonia.npz", "the weights of the pneumonia task's best validation epoch (per-task selection)"
+    )
     skipped = RunFile("skipped.csv", "the data folder's files that could not be used, and why")
     reshuffled = RunFile("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)")
     site = RunFile("site_separation.json", "how well each disease score tells the two hospitals' healthy images apart")
     shift = RunFile("shift_test.json", "the test ROC-AUC after border, text, gamma, contrast and zoom shifts")
     explain = RunFile("explain", "folder: saliency maps, site shortcut and shift test (python cli.py explain)")
+    external = RunFile("external", "folder: scores on external sites (evaluate --data-dir, compare --external)")
 
     def __init__(self, path):
         self.path = Path(path)  # a RunFolder is a path-like too, so RunFolder(folder) works
@@ -63,8 +68,11 @@ class RunFolder:
     def __str__(self):
         return str(self.path)
 
-    def model_file(self, weights):
-        """The file of a saved model: "best" (best.npz) or "last" (checkpoint.npz)."""
+    def model_file(self, weights, task=None):
+        """The file of a saved model: "best" (best.npz; with a ``task``, that task's own best-<task>.npz,
+        the per-task selection's, :data:`TASK_BEST`) or "last" (checkpoint.npz, whatever the task)."""
+        if weights == "best" and task is not None:
+            return getattr(self, TASK_BEST[task])
         if weights == "best":
             return self.best
         if weights == "last":
@@ -84,5 +92,8 @@ class RunFolder:
 RUN_FILES = {key: (f.name, f.what) for key, f in vars(RunFolder).items() if isinstance(f, RunFile)}
 
 # the saved models of a run: weights name -> (RunFolder attribute of its file, what it is)
-# (RunFolder.model_file gives the file)
+# (RunFolder.model_file gives the file; with per-task selection "best" is one file per task, TASK_BEST)
 SAVED_MODELS = {"best": ("best", "best validation epoch"), "last": ("checkpoint", "last epoch")}
+
+# task -> the RunFolder attribute of its own best validation epoch's weights (per-task selection)
+TASK_BEST = {"tb": "best_tb", "pneumonia": "best_pneumonia"}

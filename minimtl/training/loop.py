@@ -22,6 +22,7 @@ from minimtl.data import to_input
 from minimtl.data.augment import augment_batch
 from minimtl.training.evaluation import dataset_loss, predict_logits, score_tasks
 from minimtl.training.objective import total_loss
+from minimtl.training.selection import task_losses
 from minimtl.training.tasks import head_targets
 
 __all__ = [
@@ -135,9 +136,11 @@ def train_epoch(step, spec, batches, other_labels="negative", sums=None):
 
 
 def validation_scores(forward, model, spec, collection, index, batch_size, normalize="none", other_labels="negative"):
-    """The validation loss (the training objective over all of ``index``) and each task's ROC-AUC and
-    accuracy, as one history row's columns: ``val_loss``, ``val_loss_<head>``, ``val_auc_<task>``,
-    ``val_accuracy_<task>``, ``val_one_class_<task>``; an empty dict when ``index`` is empty.
+    """The validation loss (the training objective over all of ``index``), each task's own loss (the loss
+    of the head that scores it on the task's own images, :func:`minimtl.training.selection.task_losses`)
+    and each task's ROC-AUC and accuracy, as one history row's columns: ``val_loss``, ``val_loss_<head>``,
+    ``val_task_loss_<task>``, ``val_auc_<task>``, ``val_accuracy_<task>``, ``val_one_class_<task>``; an
+    empty dict when ``index`` is empty.
 
     forward: the scoring forward (:func:`minimtl.training.steps.scorer`) of ``model``."""
     if len(index) == 0:
@@ -146,6 +149,8 @@ def validation_scores(forward, model, spec, collection, index, batch_size, norma
     total, per_head = dataset_loss(spec, logits, collection, index, other_labels)
     row = {"val_loss": total}
     row.update({f"val_loss_{head}": loss for head, loss in per_head.items()})
+    own = task_losses(spec, logits, collection.dataset[index], collection.labels[index])
+    row.update({f"val_task_loss_{task}": loss for task, loss in own.items() if loss is not None})
     for task, result in score_tasks(spec, logits, collection, index).items():
         row[f"val_auc_{task}"] = result["metrics"]["roc_auc"]["value"]
         row[f"val_accuracy_{task}"] = result["metrics"]["accuracy"]["value"]

@@ -3,9 +3,15 @@
 :class:`DurableRun` trains one architecture on one collection into a run folder: it makes (or
 reads) the run's split, checkpoints after every epoch, keeps the best validation epoch's weights
 (``best.npz``), stops early with ``--patience``, warns about an exploding loss or a collapsed head,
-and survives every way a run can stop. The arithmetic is the loop's: :func:`~minimtl.training.loop.epoch_batches`
-and :func:`~minimtl.training.loop.train_epoch`, with the seed's three streams
-(:func:`~minimtl.training.loop.seed_streams`).
+and survives every way a run can stop. With per-task selection (``config.selection``, the default) it
+keeps each task's best validation epoch instead (``best-tb.npz``, ``best-pneumonia.npz``: the epoch of
+the lowest loss of the task's head on the task's own validation images,
+:mod:`minimtl.training.selection`); ``summed`` keeps the epoch of the lowest summed validation loss
+(``best.npz``). ``--patience`` watches the summed validation loss under either rule: it decides when
+the one network that trains every head stops, on the objective that training minimises; a task whose
+own best epoch would come later is cut short by it (docs/study.md). The arithmetic is the loop's:
+:func:`~minimtl.training.loop.epoch_batches` and :func:`~minimtl.training.loop.train_epoch`, with the
+seed's three streams (:func:`~minimtl.training.loop.seed_streams`).
 
 Resuming restores the weights, Adam's moments and step count, the shuffling generator's state
 and the history, so a resumed run ends with exactly the weights of an uninterrupted one. Ctrl-C
@@ -35,6 +41,7 @@ from minimtl.training.loop import (
     validation_scores,
 )
 from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.selection import SELECTIONS, improved_tasks
 from minimtl.training.steps import make_step, scorer
 
 __all__ = ["TrainingInterrupted", "DurableRun"]
@@ -84,6 +91,8 @@ class DurableRun:
         self.progress = progress or no_progress
         self.log = log
         self.spec = ARCHITECTURES[config.arch]
+        if config.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {config.selection!r}; choose one of {', '.join(SELECTIONS)}")
         split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
         self._split_rng = split_rng
         self.model = build_model(config.arch, config.image_size, init_rng, head=config.head)
@@ -94,7 +103,8 @@ class DurableRun:
         self.score_forward, self.eval_batch = scorer(config.step, self.model, config.batch_size)
         self.epoch = 0  # epochs completed
         self.history = []  # one dict per completed epoch
-        self.best = None  # {"epoch", "val_loss"} of the best validation loss so far
+        self.best = None  # {"epoch", "val_loss"} of the best (summed) validation loss so far
+        self.best_tasks = {}  # per-task selection: task -> {"epoch", "val_loss"} of its own best so far
         self.in_epoch = None  # where a Ctrl-C stopped inside an epoch
         self.stopped = None  # {"epoch", "reason"} when --patience ended the run early
         self.warnings = []  # what the user should know about this run (exploding loss, collapsed heads)
@@ -126,6 +136,7 @@ class DurableRun:
             "rng_state": rng_state,
             "history": self.history,
             "best": self.best,
+            "best_tasks": self.best_tasks,
             "in_epoch": self.in_epoch,
             "stopped": self.stopped,
             "warnings": self.warnings,
@@ -140,6 +151,7 @@ class DurableRun:
         """Load the checkpoint of an interrupted run; return the RNG state to continue from."""
         state = load_checkpoint(self.folder.checkpoint, self.params, self.optimizer)
         self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
+        self.best_tasks = state.get("best_tasks", {})
         self.in_epoch = state["in_epoch"]
         self.stopped, self.warnings = state.get("stopped"), state.get("warnings", [])
         self.shuffle_rng.bit_generator.state = state["rng_state"]
@@ -232,13 +244,7 @@ class DurableRun:
                 self.in_epoch = None
                 self.epoch += 1
                 self.history.append(row)
-                if (
-                    "val_loss" in row
-                    and np.isfinite(row["val_loss"])
-                    and (self.best is None or row["val_loss"] < self.best["val_loss"])
-                ):
-                    self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
-                    save_npz(self.folder.best, {f"param/{k}": v for k, v in self.params.items()})
+                self._keep_best(row)
                 self._check_patience()
                 new_warnings = self._check_epoch(row)
                 self.save(self.shuffle_rng.bit_generator.state)
@@ -250,9 +256,29 @@ class DurableRun:
                 if on_epoch_end is not None:
                     on_epoch_end(self, row)
 
+    def _keep_best(self, row):
+        """After an epoch: note the best summed validation loss (patience watches it), and save the weights
+        of the best epoch by the run's selection rule: best.npz (summed) or best-<task>.npz for each task
+        whose own validation loss improved (per-task). Saved before the epoch's checkpoint, which records
+        the bests, so a run killed in between resumes with the bests of the previous checkpoint."""
+        weights = {f"param/{k}": v for k, v in self.params.items()}
+        if (
+            "val_loss" in row
+            and np.isfinite(row["val_loss"])
+            and (self.best is None or row["val_loss"] < self.best["val_loss"])
+        ):
+            self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
+            if self.config.selection == "summed":
+                save_npz(self.folder.best, weights)
+        if self.config.selection == "per-task":
+            losses = {task: row.get(f"val_task_loss_{task}") for task in self.spec.tasks}
+            improved, self.best_tasks = improved_tasks(self.best_tasks, self.epoch, losses)
+            for task in improved:
+                save_npz(self.folder.model_file("best", task), weights)
+
     def _check_patience(self):
         """Early stopping: mark the run stopped when ``config.patience`` epochs have passed since the
-        best validation loss (runs with a validation split only)."""
+        best summed validation loss (runs with a validation split only; whatever the selection rule)."""
         patience = self.config.patience
         if patience and self.best is not None and self.epoch - self.best["epoch"] >= patience:
             self.stopped = {

@@ -159,7 +159,7 @@ def explain_run(
         "arch": run.spec.name,
         "options": run.config.to_dict(),
         "weights": run.chosen_weights,
-        "weights_file": run.folder.model_file(run.chosen_weights).name,
+        "weights_file": ", ".join(dict.fromkeys(run.weights_file_for(task).name for task in tasks)),
         "synthetic": synthetic,
         "settings": _settings(run, per_group, methods, seed),
         "site_separation": site_separation_of(run, collection, tasks),

@@ -6,11 +6,14 @@
 Which file holds what is :class:`minimtl.common.run_folder.RunFolder`'s knowledge; what the files
 mean is this module's.
 
-The model a run stands for: its best validation epoch (``best.npz``) when it had a validation
-split, else its last epoch (``checkpoint.npz``), as the study kept. The API asks per task
-(``run.weights_for(task)``, ``run.model_for(task)``, ``run.epoch_for(task)``); today every task of a
-run has the same model. A run that stands for its best epoch and has lost ``best.npz`` is an error
-naming the missing file, never silently the last epoch.
+The model a run stands for on each task: with a validation split, its best validation epoch by the
+run's selection rule (``config.selection``): per task, each task's own best epoch (``best-tb.npz``,
+``best-pneumonia.npz``), or for the summed rule (and runs made before per-task selection) one epoch
+for every task (``best.npz``); without validation its last epoch (``checkpoint.npz``), as the study
+kept. The API asks per task (``run.weights_for(task)``, ``run.model_for(task)``,
+``run.epoch_for(task)``, ``run.collapsed_for(task)``), and a finished run records the answer per task
+in metrics.json (``task_models``, ``collapse``). A run that stands for its best epoch and has lost
+that file is an error naming the missing file, never silently the last epoch.
 
 A model is always scored on images it was not trained on:
 
@@ -204,22 +207,42 @@ class SavedRun:
         return self.weights or self.standing_weights()
 
     def weights_for(self, task):
-        """Which saved model scores ``task``: "best" or "last" (today :attr:`chosen_weights` for every task)."""
+        """Which saved model scores ``task``: "best" or "last". The one asked for (``weights``); else what
+        a finished run recorded for the task (metrics.json ``task_models``; older runs: one model for
+        every task, :attr:`chosen_weights`); else, for an unfinished run with per-task selection, "best"
+        once the task's own validation loss has been recorded."""
         self._check_task(task)
+        if self.weights is not None:
+            return self.weights
+        if self.finished and "task_models" in self.metrics:
+            return self.metrics["task_models"][task]["weights"]
+        if not self.finished and self.config.selection == "per-task" and self.config.val_fraction > 0:
+            recorded = any(_finite(row.get(f"val_task_loss_{task}")) for row in self.history)
+            return "best" if recorded or self.weights_file(task, "best").is_file() else "last"
         return self.chosen_weights
 
     def epoch_for(self, task):
-        """The epoch of ``task``'s model: the best validation epoch, or the final one (finished runs)."""
-        if self.weights_for(task) == "best":
-            return self.metrics["best_val"]["epoch"]
+        """The epoch of ``task``'s model (finished runs): its own best validation epoch (per-task
+        selection), the best summed validation epoch, or the final one."""
+        weights = self.weights_for(task)
+        recorded = self.metrics.get("task_models", {}).get(task)
+        if recorded and recorded["weights"] == weights:
+            return recorded["epoch"]
+        if weights == "best":
+            return self.metrics["best_val"].get("task_epochs", {}).get(task, self.metrics["best_val"]["epoch"])
         return self.metrics["final_epoch"]
+
+    def weights_file(self, task, weights):
+        """The file of the ``weights`` model for ``task`` (present or not): with per-task selection "best" is
+        the task's own best-<task>.npz, else best.npz; "last" is checkpoint.npz."""
+        return self.folder.model_file(weights, task if self.config.selection == "per-task" else None)
 
     def weights_file_for(self, task):
         """The file of ``task``'s model; RunError, naming the cause, when it is missing."""
         weights = self.weights_for(task)
-        path = self.folder.model_file(weights)
+        path = self.weights_file(task, weights)
         if not path.is_file():
-            raise RunError(self._missing_model_reason(weights))
+            raise RunError(self._missing_model_reason(weights, path.name))
         return path
 
     def weights_files(self):
@@ -236,8 +259,8 @@ class SavedRun:
             self._models[path] = model
         return self._models[path]
 
-    def _missing_model_reason(self, weights):
-        """Why the file of the ``weights`` model is missing, and what to do: one message."""
+    def _missing_model_reason(self, weights, name):
+        """Why the file ``name`` of the ``weights`` model is missing, and what to do: one message."""
         folder = self.folder
         if weights == "last":
             if self.finished:
@@ -251,28 +274,28 @@ class SavedRun:
             )
         if self.config.val_fraction == 0:
             return (
-                f"{folder} has no best.npz: the run had no validation split (--val-fraction 0), so it kept only "
+                f"{folder} has no {name}: the run had no validation split (--val-fraction 0), so it kept only "
                 "its last epoch; use --weights last"
             )
         if self.finished and self.metrics["split"]["val"] == 0:
             return (
-                f"{folder} has no best.npz: its validation split was empty (too few images for --val-fraction "
+                f"{folder} has no {name}: its validation split was empty (too few images for --val-fraction "
                 f"{self.config.val_fraction:g}), so it kept only its last epoch; use --weights last"
             )
         best_epoch = self._best_epoch_recorded()
         if best_epoch is not None:
             return (
-                f"{folder} stands for the model of its best validation epoch ({best_epoch}), but best.npz, "
-                "which holds it, is missing (deleted, or not copied with the run). Restore best.npz, train the "
+                f"{folder} stands for the model of its best validation epoch ({best_epoch}), but {name}, "
+                f"which holds it, is missing (deleted, or not copied with the run). Restore {name}, train the "
                 "run again, or score the last epoch's model with --weights last"
             )
         if not self.history:
             return (
-                f"{folder} has no best.npz: no epoch has finished yet. Finish the run with: "
+                f"{folder} has no {name}: no epoch has finished yet. Finish the run with: "
                 f"python cli.py run --resume {folder}"
             )
         return (
-            f"{folder} has no best.npz: no epoch had a finite validation loss, so no best epoch was chosen; "
+            f"{folder} has no {name}: no epoch had a finite validation loss, so no best epoch was chosen; "
             "use --weights last"
         )
 
@@ -284,6 +307,17 @@ class SavedRun:
             task: (metrics["best_val"]["tasks"] if self.weights_for(task) == "best" else metrics["tasks"])[task]
             for task in metrics["tasks"]
         }
+
+    def collapsed_for(self, task):
+        """Whether ``task``'s head collapsed, as decided before the test (metrics.json ``collapse``: on the
+        validation images, or the training images without validation); None for runs that did not record
+        it (older runs: callers judge from the test predictions, and say so)."""
+        if self.weights is not None and self.weights != self.metrics.get("task_models", {}).get(task, {}).get(
+            "weights"
+        ):
+            return None  # the verdict is about the model the run stands for, not the one asked for
+        verdict = self.metrics.get("collapse", {}).get(task)
+        return None if verdict is None else verdict["collapsed"]
 
     def scores(self):
         """Each task's test images scored by its model, from predictions.csv: {task: {"path": str array,
@@ -358,11 +392,12 @@ class SavedRun:
         forward, per_pass = scorer(self.config.step, model, self.config.batch_size)
         return predict_logits(forward, model.head_names, images, index, per_pass, self.config.normalize)
 
-    def score(self, collection, index):
+    def score(self, collection, index, tasks=None):
         """Each task's metrics on ``collection``'s images ``index``, each scored by its own model:
-        (results, extra) as :func:`minimtl.training.evaluation.score_images`."""
-        tasks_of = {}  # model file -> the tasks it scores (one file for every task today)
-        for task in self.spec.tasks:
+        (results, extra) as :func:`minimtl.training.evaluation.score_images`. tasks: the tasks to score
+        (default: all)."""
+        tasks_of = {}  # model file -> the tasks it scores (one per task with per-task selection)
+        for task in tasks or self.spec.tasks:
             tasks_of.setdefault(self.weights_file_for(task), []).append(task)
         results, extra = {}, {}
         for tasks in tasks_of.values():

@@ -20,15 +20,16 @@ from minimtl.common.atomic import remove_temp_files, write_json, write_text
 from minimtl.common.lock import claim
 from minimtl.common.messages import plural
 from minimtl.common.progress import no_progress
-from minimtl.common.run_folder import SAVED_MODELS, RunFolder
+from minimtl.common.run_folder import RunFolder
 from minimtl.kernels import KERNELS_ENV, kernel_set
 from minimtl.study.run.plots import plot_confusions, plot_losses, plot_roc
 from minimtl.study.run.report import render_report, write_history, write_predictions, write_skipped
 from minimtl.study.run.saved_run import RunError, data_fingerprint, open_saved_run
 from minimtl.training.evaluation import score_images
+from minimtl.training.selection import collapse_verdicts
 from minimtl.training.train import DurableRun
 
-__all__ = ["library_versions", "config_document", "train_and_report"]
+__all__ = ["library_versions", "config_document", "train_and_report", "collapse_before_test"]
 
 
 def library_versions():
@@ -138,6 +139,20 @@ def _train_and_write(trainer, config, collection, folder, log):
     trainer.fit(on_epoch_end=write_progress)
     write_history(folder.history, trainer.history, collection.synthetic)
 
+    # Which model stands for each task, and whether its head collapsed: both settled before any test image
+    # is scored (the collapse on the validation images, or the training images without validation).
+    run = open_saved_run(folder)
+    choice = {task: run.weights_for(task) for task in trainer.spec.tasks}
+    task_models = {
+        task: {
+            "weights": weights,
+            "file": run.weights_file_for(task).name,
+            "epoch": _model_epoch(trainer, task, weights),
+        }
+        for task, weights in choice.items()
+    }
+    collapse = collapse_before_test(run, collection, split)
+
     results, extra = score_images(trainer.model, config, collection, split.test)  # the final model
     metrics = {
         "arch": config.arch,
@@ -156,34 +171,68 @@ def _train_and_write(trainer, config, collection, folder, log):
             "test": len(split.test),
             "leaks": split.leaks,
         },
+        "selection": config.selection if len(split.val) else None,
+        "task_models": task_models,  # per task: the saved model that scores it ("best"/"last"), its file, epoch
+        "collapse": collapse,  # per task: decided on validation (or training) predictions, before the test
         "tasks": {task: r["metrics"] for task, r in results.items()},
         **extra,
         "best_val": None,
         "warnings": list(trainer.warnings),
     }
     predictions = {"last": results}
-    if trainer.best is not None:
-        # The study kept the last epoch; we also score the epoch a validation set would choose,
-        # read back from best.npz as every reader of the run will read it.
-        best_results, _ = open_saved_run(folder, weights="best").score(collection, split.test)
-        metrics["best_val"] = {**trainer.best, "tasks": {t: r["metrics"] for t, r in best_results.items()}}
+    best_tasks = [task for task, weights in choice.items() if weights == "best"]
+    if best_tasks:
+        # The study kept the last epoch; we also score the epoch(s) a validation set chooses, read back
+        # from their files as every reader of the run will read them.
+        best_results, _ = open_saved_run(folder, weights="best").score(collection, split.test, tasks=best_tasks)
+        metrics["best_val"] = {
+            **(trainer.best or {"epoch": None, "val_loss": None}),  # the best summed validation loss (patience)
+            "task_epochs": {task: task_models[task]["epoch"] for task in best_tasks},
+            "tasks": {t: r["metrics"] for t, r in best_results.items()},
+        }
         predictions["best"] = best_results
-    metrics["weights"] = "best" if trainer.best is not None else "last"  # the model the run stands for
-    for task, result in predictions[metrics["weights"]].items():
-        if result["metrics"]["one_class"]:
+    metrics["weights"] = "best" if best_tasks else "last"  # the model the run stands for
+    for task, verdict in collapse.items():
+        if verdict["collapsed"]:
             metrics["warnings"].append(
-                f"the {task} head of the {SAVED_MODELS[metrics['weights']][1]}'s model predicts one class for every "
-                "test image (a collapsed head: docs/study.md)"
+                f"the {task} head of the model that stands for the run on {task} (epoch {task_models[task]['epoch']}) "
+                f"predicts one class for every {verdict['decided_on']} image of {task}: a collapsed head, decided "
+                "before the test (docs/study.md)"
             )
     for warning in metrics["warnings"][len(trainer.warnings) :]:
         log(f"warning: {warning}")
+    standing = {task: predictions[weights][task] for task, weights in choice.items()}
     write_predictions(folder.predictions, predictions, collection)
     plot_losses(trainer.history, folder.loss_plot, collection.synthetic)
-    plot_roc(predictions[metrics["weights"]], folder.roc_plot, collection.synthetic, metrics["weights"])
-    plot_confusions(predictions[metrics["weights"]], folder.confusion_plot, collection.synthetic, metrics["weights"])
+    plot_roc(standing, folder.roc_plot, collection.synthetic, metrics["weights"])
+    plot_confusions(standing, folder.confusion_plot, collection.synthetic, metrics["weights"])
     files = [(name, what) for name, what in folder.existing(also=(folder.metrics,)) if name != folder.report.name]
     write_text(folder.report, render_report(config.to_dict(), metrics, trainer.history, files))
     # metrics.json last: it marks the run finished (compare reuses it, --resume stops at it), so a run
     # killed while writing its report is resumed and writes everything again
     write_json(folder.metrics, metrics)
     return metrics
+
+
+def _model_epoch(trainer, task, weights):
+    """The epoch of the model that scores ``task``: its own best (per-task), the best summed validation
+    loss's, or the last."""
+    if weights == "last":
+        return trainer.epoch
+    if trainer.config.selection == "per-task":
+        return trainer.best_tasks[task]["epoch"]
+    return trainer.best["epoch"]
+
+
+def collapse_before_test(run, collection, split):
+    """Per task: did the head of the model that stands for the run on that task give every one of the
+    task's validation images one class (the training images, for a run without validation)? Decided
+    without any test image (:func:`minimtl.training.selection.collapse_verdicts`)."""
+    index, decided_on = (split.val, "validation") if len(split.val) else (split.train, "training")
+    verdicts, logits_of = {}, {}
+    for task in run.spec.tasks:
+        path = run.weights_file_for(task)
+        if path not in logits_of:  # tasks that share a model share its logits
+            logits_of[path] = run.logits(task, collection.images, index)
+        verdicts[task] = collapse_verdicts(run.spec, logits_of[path], collection.dataset[index], decided_on)[task]
+    return verdicts
