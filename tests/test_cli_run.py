@@ -123,17 +123,17 @@ def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path, no_d
 
 
 def test_a_run_that_lost_its_best_model_says_so_and_stops(tmp_path, no_data):
-    """A run with a validation split stands for its best epoch (report.md says so). Without best.npz,
+    """A run with a validation split stands for its best epoch (report.md says so). Without best-tb.npz,
     evaluate and explain must not score the last epoch in its place: they stop, naming the missing file
     and the way on (--weights last), which still works; --weights best names the same cause, not a
     missing validation split. A run without a validation split says that it had none."""
     assert run_cli(run_args(no_data, tmp_path, "lost", "single-tb", 12, 2, "--split", "patient")).exit_code == 0
-    (tmp_path / "lost" / "best.npz").unlink()
+    (tmp_path / "lost" / "best-tb.npz").unlink()  # per-task selection: the TB task's own best epoch
     for command in (["evaluate"], ["explain", "--images", "1"], ["explain", "--images", "1", "--weights", "best"]):
         result = CliRunner().invoke(main, [command[0], str(tmp_path / "lost"), *command[1:]])
         assert result.exit_code != 0, result.output
         assert "stands for the model of its best validation epoch" in result.output
-        assert "best.npz, which holds it, is missing" in result.output and "--weights last" in result.output
+        assert "best-tb.npz, which holds it, is missing" in result.output and "--weights last" in result.output
         assert "no validation split" not in result.output and "last epoch (last)" not in result.output
     last = CliRunner().invoke(main, ["evaluate", str(tmp_path / "lost"), "--weights", "last"])
     assert last.exit_code == 0 and "the model of the last epoch (last)" in last.output

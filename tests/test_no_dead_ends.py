@@ -259,9 +259,9 @@ def test_folders_that_are_not_runs_and_broken_runs_are_named(tmp_path, no_data, 
     assert "config.json is damaged" in short_message(cli("run", "--resume", broken))
     no_checkpoint = tmp_path / "no-checkpoint"
     subprocess.run(["cp", "-r", str(straight), str(no_checkpoint)], check=True)
-    for name in ("checkpoint.npz", "best.npz"):
+    for name in ("checkpoint.npz", "best-tb.npz", "best-pneumonia.npz"):
         (no_checkpoint / name).unlink()
-    assert "best.npz, which holds it, is missing" in short_message(cli("evaluate", no_checkpoint))
+    assert "best-tb.npz, which holds it, is missing" in short_message(cli("evaluate", no_checkpoint))
     message = short_message(cli("evaluate", no_checkpoint, "--weights", "last"))
     assert "has no checkpoint.npz" in message and "deleted or not copied" in message
     no_split = tmp_path / "no-split"
@@ -408,7 +408,7 @@ def test_every_output_of_a_phantom_run_says_synthetic(straight):
         header, *rows = (straight / name).read_text().splitlines()
         assert header.split(",")[-1] == "synthetic" and all(row.endswith(",1") for row in rows)
     report = (straight / "report.md").read_text()
-    assert "`best.npz`" in report and "SYNTHETIC" in report
+    assert "`best-tb.npz`" in report and "`best-pneumonia.npz`" in report and "SYNTHETIC" in report
 
 
 def test_help_texts_and_plurals():
