@@ -35,7 +35,8 @@ from minimtl.training.train import TrainingInterrupted
     type=click.Choice(list(PROTOCOLS)),
     default="honest",
     show_default=True,
-    help="honest: patient split, validation, best-validation epoch; study: random split, no validation, last epoch",
+    help="honest: patient split, validation, each task's best validation epoch (--selection); study: random split, "
+    "no validation, last epoch",
 )
 @click.option(
     "--reshuffled-test",
@@ -74,8 +75,8 @@ from minimtl.training.train import TrainingInterrupted
 )
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
-    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, normalize, crop_borders,
-    augment, data_dir, image_size, crop, strict, out, jobs, plan, progress,
+    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, selection, step, normalize,
+    crop_borders, augment, data_dir, image_size, crop, strict, out, jobs, plan, progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
@@ -90,7 +91,7 @@ def compare_command(
     out = out or default_out(protocol, image_size, epochs)
     base = RunConfig(
         image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step,
-        normalize=normalize, crop_borders=crop_borders, augment=augment,
+        normalize=normalize, crop_borders=crop_borders, augment=augment, selection=selection,
     )  # fmt: skip
     seed_list = list(range(seeds))
     try:

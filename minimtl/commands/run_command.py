@@ -100,8 +100,8 @@ Without real data the run uses synthetic phantoms and says so.
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
-    arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, augment, split_method,
-    val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress,
+    arch, head, other_labels, epochs, batch_size, lr, patience, selection, step, normalize, crop_borders, augment,
+    split_method, val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
@@ -113,7 +113,7 @@ def run_command(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
                 seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
-                augment=augment,
+                augment=augment, selection=selection,
             )  # fmt: skip
             try:
                 check_arch_and_head(config.arch, config.head, config.other_labels)
@@ -152,10 +152,11 @@ def run_command(
         raise click.ClickException(write_error_message(error, run_dir)) from None
     click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
     click.echo(f"the model of the {SAVED_MODELS[metrics['weights']][1]} on the test images:")
-    for task, m in open_saved_run(run_dir).task_metrics().items():
+    saved = open_saved_run(run_dir)
+    for task, m in saved.task_metrics().items():
         auc = m["roc_auc"]["value"]
         click.echo(
-            f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
+            f"  {task} (epoch {saved.epoch_for(task)}): precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
             f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}" + ("  [SYNTHETIC]" if metrics["synthetic"] else "")
         )
 

@@ -15,12 +15,13 @@ from minimtl.common.progress import no_progress
 from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, render_table, write_summary
 from minimtl.study.compare.runs import estimate_seconds, run_all
 from minimtl.study.compare.summarise import summarise
-from minimtl.study.compare.variants import ALL_VARIANTS, PROTOCOLS, rows_of, run_config
+from minimtl.study.compare.variants import ALL_VARIANTS, PROTOCOLS, rows_of, run_config, with_partners
 
 __all__ = [
     "SETTING_FIELDS",
     "Comparison",
     "choose_variants",
+    "model_choice",
     "default_out",
     "comparison_configs",
     "run_comparison",
@@ -37,6 +38,7 @@ SETTING_FIELDS = (
     "normalize",
     "crop_borders",
     "augment",
+    "selection",
 )
 
 
@@ -62,13 +64,20 @@ class Comparison:
 
 
 def choose_variants(names):
-    """The variants named in ``names`` (a list), each variant beyond the study joined by its baseline
-    (the comparison pairs them), in order, once each. ValueError naming the unknown names."""
+    """The variants named in ``names`` (a list), each variant beyond the study joined by its baseline and
+    each control by its partners (the comparison pairs them), in order, once each. ValueError naming the
+    unknown names."""
     unknown = [name for name in names if name not in ALL_VARIANTS]
     if unknown or not names:
         raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(ALL_VARIANTS)}")
-    names = names + [ALL_VARIANTS[n].baseline for n in names if ALL_VARIANTS[n].baseline not in (None, *names)]
-    return [ALL_VARIANTS[name] for name in dict.fromkeys(names)]
+    return [ALL_VARIANTS[name] for name in with_partners(names)]
+
+
+def model_choice(protocol, selection):
+    """The model each run of a comparison stands for, in words (table.md, roc.png)."""
+    if PROTOCOLS[protocol]["val_fraction"] == 0:
+        return "last epoch"
+    return "each task's best validation epoch" if selection == "per-task" else "best validation epoch (summed loss)"
 
 
 def default_out(protocol, image_size, epochs):
@@ -117,7 +126,7 @@ def run_comparison(
         "seeds": list(seeds),
         "variants": [v.name for v in variants],
         "synthetic": bool(collection.synthetic),
-        "model_choice": "best validation epoch" if protocol == "honest" else "last epoch",
+        "model_choice": model_choice(protocol, base.selection),
         "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
         "run_epochs": {f"{name}-seed{seed}": entry["epochs"] for (name, seed), entry in per_run.items()},
         **PROTOCOLS[protocol],

@@ -9,6 +9,7 @@ machines that share ``OUT``: a run is the same whichever way it was made.
 import os
 import shlex
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numba
@@ -38,6 +39,7 @@ __all__ = [
     "reshuffled_metrics",
     "site_and_shift",
     "RUN_OPTIONS",
+    "same_options",
 ]
 
 
@@ -88,6 +90,15 @@ def reshuffled_metrics(run_dir, collection):
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
 
 
+def same_options(made, wanted):
+    """Whether a finished run made with RunConfig ``made`` is the run ``wanted`` asks for. Without
+    validation there is no epoch to select, so the selection rule does not matter (a run made before
+    the rule existed reads as "summed")."""
+    if wanted.val_fraction == 0:
+        return replace(made, selection=wanted.selection) == wanted
+    return made == wanted
+
+
 def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
     """(variant, seed, RunConfig, RunFolder) of every run of a comparison, seed by seed, after checking
     that every finished run was made with these options (ValueError otherwise)."""
@@ -95,7 +106,7 @@ def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
     for seed in seeds:
         for variant in variants:
             config, run_dir = run_config(base, variant, protocol, seed), run_dir_of(out, variant.name, seed)
-            if run_dir.metrics.exists() and open_saved_run(run_dir).config != config:
+            if run_dir.metrics.exists() and not same_options(open_saved_run(run_dir).config, config):
                 raise ValueError(
                     f"{run_dir} was run with other options ({open_saved_run(run_dir).config}); use another --out for "
                     "these settings"
@@ -134,7 +145,7 @@ RUN_OPTIONS = {
     "arch": "--arch", "head": "--head", "other_labels": "--other-labels", "image_size": "--image-size",
     "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
     "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
-    "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment",
+    "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment", "selection": "--selection",
 }  # fmt: skip
 
 
@@ -197,8 +208,12 @@ def run_all(
         run = open_saved_run(run_dir)
         entry = {"tasks": run.task_metrics(), "scores": run.scores()}
         entry["seconds"] = sum(row["seconds"] for row in run.history)
-        first_task = run.spec.tasks[0]  # every task of a run has the model of one epoch today
-        entry["epochs"] = {"trained": run.metrics["final_epoch"], "model": run.epoch_for(first_task)}
+        entry["epochs"] = {
+            "trained": run.metrics["final_epoch"],
+            "model": {t: run.epoch_for(t) for t in run.spec.tasks},
+        }
+        # decided before the test (validation predictions); None for runs made before it was recorded
+        entry["collapsed"] = {task: run.collapsed_for(task) for task in run.spec.tasks}
         if reshuffled:
             if run.saved_document(run.folder.reshuffled) is None:
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))

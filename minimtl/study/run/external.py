@@ -27,9 +27,8 @@ import re
 import numpy as np
 
 from minimtl.common.atomic import write_json, write_text
-from minimtl.training.evaluation import predict_logits
+from minimtl.study.run.saved_run import RunError, data_fingerprint, disease_probability, full_test_images
 from minimtl.training.metrics import binary_metrics, roc_auc, roc_auc_interval
-from minimtl.training.steps import scorer
 from minimtl.training.tasks import task_predictions
 
 __all__ = [
@@ -40,18 +39,19 @@ __all__ = [
     "set_name",
     "write_external",
     "read_external",
+    "score_on_external",
 ]
 
 EXTERNAL_TASK = "tb"  # an external set is a TB set: only a TB head is scored on it
 
 
-def external_scores(config, spec, model, external, task=EXTERNAL_TASK):
-    """P(``task``) and the model's 0/1 decision for every image of ``external``, scored the way the run
-    scores (its step's forward, its normalisation): (score float64 (n,), predicted int64 (n,))."""
-    forward, per_pass = scorer(config.step, model, config.batch_size)
+def external_scores(run, external, task=EXTERNAL_TASK):
+    """P(``task``) and the 0/1 decision of the run's model for ``task`` on every image of ``external``,
+    scored the way the run scores (its step's forward, its normalisation): (score float64 (n,),
+    predicted int64 (n,))."""
     index = np.arange(len(external))
-    logits = predict_logits(forward, model.head_names, external.images, index, per_pass, config.normalize)
-    _, score, predicted = task_predictions(spec, logits, np.full(len(index), task))[task]
+    logits = run.logits(task, external.images, index)
+    _, score, predicted = task_predictions(run.spec, logits, np.full(len(index), task))[task]
     return score, predicted
 
 
@@ -142,3 +142,88 @@ def read_external(folder, name):
         columns["predicted"].append(int(row["predicted"]))
     arrays = {task: {k: np.array(v) for k, v in columns.items()} for task, columns in predictions.items()}
     return document, arrays
+
+
+def _model_files(run, task):
+    """What the cached result was computed with, model-wise: the task's weights file, its size and time."""
+    path = run.weights_file_for(task)
+    stat = path.stat()
+    return {"weights": run.weights_for(task), "file": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def score_on_external(run, external, own=None, log=None):
+    """Score the TB head of a saved run on an external TB set, or reuse the result kept in the run folder.
+
+    Inputs:
+    - run: a :class:`minimtl.study.run.saved_run.SavedRun` (its TB task's model is scored: the one it
+      stands for on TB, unless the run was opened with ``weights``)
+    - external: the set's Collection (:func:`minimtl.data.external.load_external`), decoded at the run's
+      image size and crop
+    - own: the run's own images (same fingerprint), for the adult site probe; None leaves it out
+    - log: one line of text (None: quiet), said when a kept result is reused or written
+
+    Returns (document, predictions). document: {"set", "data_dir", "run", "weights", "epoch", "key",
+    "images": {site: {"normal", "tb"}}, "tasks": {"tb": {"sites": {site: metrics}, "pooled": metrics}},
+    "collapsed" (the verdict recorded before the test, or None), "adult_site" (when ``own`` is given:
+    :func:`adult_site_probe` and "own_images", the own healthy test images' sites), "synthetic_run"};
+    predictions: {"tb": {"site", "path", "label", "score", "predicted"} arrays}. Kept as
+    ``external/<set>.json`` and ``external/<set>-predictions.csv`` in the run folder. Raises RunError for
+    a run without a TB head or without the model file.
+    """
+    task = EXTERNAL_TASK
+    if task not in run.spec.tasks:
+        raise RunError(
+            f"{run.folder} ({run.spec.name}) has no TB head: an external TB set scores TB heads only (its tasks: "
+            f"{', '.join(run.spec.tasks)})"
+        )
+    name = set_name(external)
+    own_ok = own is not None and run.same_data(own)
+    key = {
+        "set_fingerprint": data_fingerprint(external),
+        "image_size": int(external.image_size),
+        "crop": external.crop,
+        "model": _model_files(run, task),
+        "own_fingerprint": run.stored["data"]["fingerprint"] if own_ok else None,
+    }
+    folder = run.folder.external
+    document, predictions = read_external(folder, name)
+    if document is not None and document.get("key") == key:
+        if log:
+            log(f"{run.folder}: the scores on {name} kept in {folder} are reused")
+        return document, predictions
+    score, predicted = external_scores(run, external, task)
+    sites, pooled = site_metrics(external, score, predicted)
+    document = {
+        "set": name,
+        "data_dir": external.data_dir,
+        "run": str(run.folder),
+        "weights": run.weights_for(task),
+        "epoch": run.epoch_for(task) if run.finished else None,
+        "key": key,
+        "images": {
+            site: {
+                "normal": int(((external.site == site) & (external.labels == 0)).sum()),
+                "tb": int(((external.site == site) & (external.labels == 1)).sum()),
+            }
+            for site in sites
+        },  # fmt: skip
+        "tasks": {task: {"sites": sites, "pooled": pooled}},
+        "collapsed": run.collapsed_for(task) if run.finished else None,
+        "synthetic_run": run.synthetic,
+        "skipped": [list(item) for item in external.skipped],
+    }
+    if own_ok:
+        index = full_test_images(run, own, task, label=0)
+        own_scores = disease_probability(run, task, own.images, index)
+        document["adult_site"] = {
+            **adult_site_probe(own_scores, external, score),
+            "own_images": sorted(set(own.site[index].tolist())),
+        }
+    predictions = {
+        task: {"site": external.site, "path": external.paths, "label": external.labels, "score": score,
+               "predicted": predicted}
+    }  # fmt: skip
+    write_external(folder, name, document, predictions)
+    if log:
+        log(f"{run.folder}: scored on {name} ({len(external)} images); kept in {folder}")
+    return document, predictions

@@ -35,6 +35,7 @@ import numpy as np
 from minimtl.common.messages import one_line
 from minimtl.common.run_folder import SAVED_MODELS, RunFolder
 from minimtl.data import DataError, Split, make_split
+from minimtl.data.external import EXTERNAL_LAYOUTS
 from minimtl.training.checkpoint import load_params
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import predict_logits, score_images
@@ -437,7 +438,11 @@ def evaluate_saved_run(run, collection):
         index = np.flatnonzero(np.isin(collection.dataset, run.spec.datasets))
         scope = "every image of the data folder for each task"
     if len(index) == 0:
-        raise RunError(f"no images of {', '.join(run.spec.datasets)} in {collection.data_dir or 'the collection'}")
+        raise RunError(
+            f"no images of {', '.join(run.spec.datasets)} in {collection.data_dir or 'the collection'}: evaluate reads "
+            "the training sets' own layouts (chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/, CHNCXR_0001_0.png-style "
+            "NLM files) or an external TB set, laid out as " + " or as ".join(EXTERNAL_LAYOUTS)
+        )
     results, extra = run.score(collection, index)
     return {
         "run": str(run.folder),

@@ -195,9 +195,9 @@ def _train_and_write(trainer, config, collection, folder, log):
     for task, verdict in collapse.items():
         if verdict["collapsed"]:
             metrics["warnings"].append(
-                f"the {task} head of the model that stands for the run on {task} (epoch {task_models[task]['epoch']}) "
-                f"predicts one class for every {verdict['decided_on']} image of {task}: a collapsed head, decided "
-                "before the test (docs/study.md)"
+                f"the {task} head (of the epoch-{task_models[task]['epoch']} model, which scores {task}) predicts one "
+                f"class for every {verdict['decided_on']} image of {task}: a collapsed head, decided before the test "
+                "(docs/study.md)"
             )
     for warning in metrics["warnings"][len(trainer.warnings) :]:
         log(f"warning: {warning}")
