@@ -1,8 +1,8 @@
 """``evaluate RUN --data-dir EXTERNAL``: a finished run's TB head scored on a generated external TB set."""
 
 import csv
-import os
 import json
+import os
 
 import numpy as np
 import pytest
