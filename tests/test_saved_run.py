@@ -19,25 +19,49 @@ def phantoms():
     return make_phantoms(n_per_class=6, image_size=12, seed=1)
 
 
-@pytest.fixture(scope="module")
-def finished(phantoms, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("reader") / "run"
-    config = RunConfig(arch="multitask32", image_size=12, batch_size=4, epochs=3, split="patient", val_fraction=0.2)
+def finished_run(phantoms, folder, selection):
+    run_dir = folder / "run"
+    config = RunConfig(
+        arch="multitask32", image_size=12, batch_size=4, epochs=3, split="patient", val_fraction=0.2,
+        selection=selection,
+    )  # fmt: skip
     train_and_report(config, phantoms, run_dir, **QUIET)
     return run_dir
 
 
-def test_a_finished_run_reads_back_what_it_wrote(finished, phantoms):
-    run = open_saved_run(finished)
-    metrics = json.loads((finished / "metrics.json").read_text())
+@pytest.fixture(scope="module")
+def finished(phantoms, tmp_path_factory):
+    """A run with the default, per-task selection."""
+    return finished_run(phantoms, tmp_path_factory.mktemp("reader"), "per-task")
+
+
+@pytest.fixture(scope="module")
+def summed(phantoms, tmp_path_factory):
+    return finished_run(phantoms, tmp_path_factory.mktemp("summed"), "summed")
+
+
+@pytest.mark.parametrize("selection", ["per-task", "summed"])
+def test_a_finished_run_reads_back_what_it_wrote(finished, summed, phantoms, selection):
+    folder = finished if selection == "per-task" else summed
+    run = open_saved_run(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
     assert run.finished and run.metrics == metrics and run.synthetic and run.data_dir is None
     assert [int(row["epoch"]) for row in run.history] == [1, 2, 3]
     assert run.chosen_weights == metrics["weights"] == "best"
     for task in ("tb", "pneumonia"):
-        assert run.weights_for(task) == "best" and run.epoch_for(task) == metrics["best_val"]["epoch"]
-        assert run.weights_file_for(task).name == "best.npz"
+        epoch = metrics["task_models"][task]["epoch"]
+        assert run.weights_for(task) == "best" and run.epoch_for(task) == epoch
+        if selection == "summed":
+            assert epoch == metrics["best_val"]["epoch"] and run.weights_file_for(task).name == "best.npz"
+        else:  # each task's own best epoch: the lowest of its own validation loss column
+            column = [row[f"val_task_loss_{task}"] for row in run.history]
+            assert epoch == 1 + int(np.argmin(column)) and run.weights_file_for(task).name == f"best-{task}.npz"
         assert len(run.scores()[task]["score"]) == metrics["best_val"]["tasks"][task]["n"]
-    assert run.model_for("tb") is run.model_for("pneumonia")  # one file, loaded once
+        assert run.collapsed_for(task) == metrics["collapse"][task]["collapsed"]
+    if selection == "summed":
+        assert run.model_for("tb") is run.model_for("pneumonia")  # one file, loaded once
+    else:
+        assert run.model_for("tb") is not run.model_for("pneumonia")  # a model per task
     assert run.task_metrics() == metrics["best_val"]["tasks"]
     assert evaluate_saved_run(run, phantoms)["tasks"] == metrics["best_val"]["tasks"]  # scored again: the same
     last = open_saved_run(finished, weights="last")
@@ -55,8 +79,8 @@ def test_an_unfinished_run_stands_for_its_best_epoch_once_it_has_one(finished, t
     assert not run.finished and run.chosen_weights == "best"
     with pytest.raises(RunError, match="has not finished"):
         run.metrics  # noqa: B018
-    (copy / "best.npz").unlink()  # history.csv still records validation losses: the file is missing
-    with pytest.raises(RunError, match="best.npz, which holds it, is missing"):
+    (copy / "best-tb.npz").unlink()  # history.csv still records validation losses: the file is missing
+    with pytest.raises(RunError, match="best-tb.npz, which holds it, is missing"):
         open_saved_run(copy).model_for("tb")
     np.testing.assert_array_equal(
         open_saved_run(copy, weights="last").model_for("tb").params["trunk.conv.W"],
