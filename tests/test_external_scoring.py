@@ -64,8 +64,8 @@ def test_the_probe_is_undefined_without_images():
 
 
 def test_the_set_is_named_after_its_folder_safely():
-    assert set_name(external_set(SITES, LABELS, "/x/india/")) == "india"
-    assert set_name(external_set(SITES, LABELS, "/x/my set (2)")) == "my-set-2"
+    assert set_name("/x/india/") == "india"
+    assert set_name("/x/my set (2)") == "my-set-2"
 
 
 def test_the_cached_files_read_back_as_written(tmp_path):

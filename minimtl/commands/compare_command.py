@@ -15,9 +15,12 @@ from minimtl.commands.options import (
     training_options,
     write_error_message,
 )
+from minimtl.data import DataError
+from minimtl.data.external import find_external_sites, load_external
 from minimtl.study.compare.comparison import choose_variants, comparison_configs, default_out, run_comparison
 from minimtl.study.compare.runs import plan_commands
 from minimtl.study.compare.variants import GENERALIZATION_OPTIONS, PROTOCOLS, VARIANTS
+from minimtl.study.run.external import set_name
 from minimtl.training.config import RunConfig
 from minimtl.training.train import TrainingInterrupted
 
@@ -73,21 +76,40 @@ from minimtl.training.train import TrainingInterrupted
     help="print one `python cli.py run ...` line per unfinished run (for GNU parallel, xargs -P or a Slurm array "
     "on machines sharing --out) and stop; run compare again afterwards to aggregate",
 )
+@click.option(
+    "--external",
+    "external_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="an external TB set (<root>/<site>/{normal,tb}/; repeatable): every finished run's TB model is scored on "
+    "each site and the tables gain its ROC-AUC, paired with each row's baseline (DeLong on the same images); "
+    "kept in each run's external/ folder. It scores finished models only: choose nothing by it",
+)
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
     seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, selection, step, normalize,
-    crop_borders, augment, data_dir, image_size, crop, strict, out, jobs, plan, progress,
+    crop_borders, augment, data_dir, image_size, crop, strict, out, jobs, plan, external_dirs, progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
     Finished runs are reused, so the command can be stopped (Ctrl-C) and started again. Writes
     table.md (the study's numbers beside ours, paired tests against single-task), summary.json,
-    metrics.png and roc.png.
+    metrics.png and roc.png. --external DIR adds each external site's TB ROC-AUC.
     """
     try:
         chosen = choose_variants([name.strip() for name in variants.split(",") if name.strip()])
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--variants") from None
+    try:
+        for folder in external_dirs:
+            find_external_sites(folder)  # a folder that is not a TB set is refused before any training
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="--external") from None
+    names = [set_name(folder) for folder in external_dirs]
+    if len(set(names)) < len(names):
+        raise click.BadParameter(
+            f"two external sets share a name ({', '.join(names)}): rename one folder", param_hint="--external"
+        )
     out = out or default_out(protocol, image_size, epochs)
     base = RunConfig(
         image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step,
@@ -104,6 +126,10 @@ def compare_command(
             base, chosen, protocol, seed_list, out,
             images_for=lambda decode_crop: load_run_data(data_dir, image_size, decode_crop, strict, progress=True),
             reshuffled=reshuffled_test, jobs=jobs, log=echo_err, progress=click_progress if progress else None,
+            externals_for=(
+                (lambda decode_crop: [load_external(d, image_size, decode_crop, strict) for d in external_dirs])
+                if external_dirs else None
+            ),
         )  # fmt: skip
     except TrainingInterrupted as stop:
         echo_err(f"\n{stop}. Saved. Run the same compare command again to continue.")

@@ -16,6 +16,7 @@ from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, rend
 from minimtl.study.compare.runs import estimate_seconds, run_all
 from minimtl.study.compare.summarise import summarise
 from minimtl.study.compare.variants import ALL_VARIANTS, PROTOCOLS, rows_of, run_config, with_partners
+from minimtl.study.compare.verdicts import verdicts
 
 __all__ = [
     "SETTING_FIELDS",
@@ -80,6 +81,15 @@ def model_choice(protocol, selection):
     return "each task's best validation epoch" if selection == "per-task" else "best validation epoch (summed loss)"
 
 
+def _external_settings(per_run):
+    """{set: {"sites": [...], "data_dir"}} of the external sets the runs were scored on (empty: none)."""
+    out = {}
+    for entry in per_run.values():
+        for name, result in (entry.get("external") or {}).items():
+            out.setdefault(name, {"sites": list(result["tasks"]["tb"]["sites"])})
+    return out
+
+
 def default_out(protocol, image_size, epochs):
     """The output folder a comparison gets when none is given: compare/PROTOCOL-SIZEpx-EPOCHSep."""
     return Path("compare") / f"{protocol}-{image_size}px-{epochs}ep"
@@ -91,8 +101,9 @@ def comparison_configs(base, variants, protocol):
 
 
 def run_comparison(
-    base, variants, protocol, seeds, out, images_for, reshuffled=False, jobs=1, log=print, progress=no_progress
-):
+    base, variants, protocol, seeds, out, images_for, reshuffled=False, jobs=1, log=print, progress=no_progress,
+    externals_for=None,
+):  # fmt: skip
     """Train or reuse every (variant, seed) run in ``out``, summarise them and write the comparison.
 
     Inputs:
@@ -103,6 +114,9 @@ def run_comparison(
       (asked once per crop)
     - reshuffled: also score every final model on a freshly reshuffled 20% (the study's notebook)
     - jobs: runs trained at once; log: one line of text at a time; progress: a progress factory
+    - externals_for(decode_crop): the external TB sets (Collections, :func:`minimtl.data.external.load_external`
+      at the comparison's image size) every finished run is scored on, per site; asked once per crop;
+      None for none. They score finished runs only: nothing is chosen by them
     Returns a :class:`Comparison`. Raises what the runs raise (TrainingInterrupted on Ctrl-C,
     ValueError for a finished run made with other options, the data and run errors).
     """
@@ -116,9 +130,17 @@ def run_comparison(
         f"protocol, {base.image_size} px, at most {plural(base.epochs, 'epoch')}: at most about "
         f"{estimate / 60 / jobs:.0f} min on this machine (finished runs in {out} are reused)"
     )
+    externals = {}  # decode_crop -> the external sets decoded that way
+
+    def externals_of(config):
+        if config.decode_crop not in externals:
+            externals[config.decode_crop] = externals_for(config.decode_crop)
+        return externals[config.decode_crop]
+
     per_run = run_all(
         base, lambda config: collections[config.decode_crop], out, protocol, seeds,
         reshuffled=reshuffled, variants=variants, log=log, progress=progress, jobs=jobs,
+        externals_for=externals_of if externals_for is not None else None,
     )  # fmt: skip
     settings = {
         "protocol": protocol,
@@ -129,6 +151,7 @@ def run_comparison(
         "model_choice": model_choice(protocol, base.selection),
         "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
         "run_epochs": {f"{name}-seed{seed}": entry["epochs"] for (name, seed), entry in per_run.items()},
+        "external": _external_settings(per_run),
         **PROTOCOLS[protocol],
     }
     summary = summarise(per_run, seeds, variants=variants)
@@ -138,8 +161,12 @@ def run_comparison(
         reshuffled_summary = summarise(per_run, seeds, key="reshuffled", variants=variants)
         overlaps = [entry["train_overlap"] for entry in per_run.values()]
         overlap = sum(overlaps) / len(overlaps)
-    write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed)
-    write_text(out / "table.md", render_table(summary, settings, reshuffled_summary, overlap, without_collapsed))
+    verdict_document = verdicts(summary, seeds)
+    write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed, verdict_document)
+    write_text(
+        out / "table.md",
+        render_table(summary, settings, reshuffled_summary, overlap, without_collapsed, verdict_document),
+    )
     plot_metric_dots(summary, out / "metrics.png", collection.synthetic)
     rows, _ = rows_of(variants)
     plot_roc_curves(per_run, seeds, rows, out / "roc.png", settings["model_choice"], collection.synthetic)

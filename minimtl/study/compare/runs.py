@@ -24,6 +24,7 @@ from minimtl.nn.optim import Adam
 from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.explain.shift_test import shift_test_of
 from minimtl.study.explain.site_separation import site_separation_of
+from minimtl.study.run.external import EXTERNAL_TASK, score_on_external, set_name
 from minimtl.study.run.saved_run import open_saved_run
 from minimtl.study.run.write import train_and_report
 from minimtl.training.loop import train_on_batch
@@ -40,6 +41,7 @@ __all__ = [
     "site_and_shift",
     "RUN_OPTIONS",
     "same_options",
+    "external_of",
 ]
 
 
@@ -171,12 +173,18 @@ def run_all(
     log=print,
     progress=no_progress,
     jobs=1,
+    externals_for=None,
 ):
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "scores",
-    "reshuffled"?}} for the model each run stands for.
+    "seconds", "epochs" ({"trained", "model": {task: epoch}}), "collapsed" ({task: verdict recorded
+    before the test, or None}), "site", "shift", "reshuffled"?, "train_overlap"?, "external"? ({set:
+    :func:`external_of`}, for runs with a TB head)}} for the model each run stands for on each task.
 
     collection_for(config): the images a run of ``config`` trains on (decoded with its
-    ``decode_crop``; one collection serves every run that decodes alike).
+    ``decode_crop``; one collection serves every run that decodes alike). externals_for(config): the
+    external TB sets (Collections) to score every finished run on, decoded as the run's images are;
+    None for none. External sets are scored after training, on finished runs only, and nothing
+    is chosen by them.
 
     jobs > 1 trains that many runs at once in worker processes (joblib), each with cores / jobs
     Numba threads; results do not depend on the thread count, so they equal those of jobs=1.
@@ -220,8 +228,26 @@ def run_all(
             stored = run.saved_document(run.folder.reshuffled)
             entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
         entry["site"], entry["shift"] = site_and_shift(run, collection_for(config))
+        if externals_for is not None and EXTERNAL_TASK in run.spec.tasks:
+            entry["external"] = {}
+            for external in externals_for(config):
+                entry["external"][set_name(external.data_dir)] = external_of(run, external, collection_for(config))
         per_run[(variant.name, seed)] = entry
     return per_run
+
+
+def external_of(run, external, own):
+    """One run's TB model on one external set (:func:`minimtl.study.run.external.score_on_external`, kept
+    in the run folder): {"tasks": {"tb": {"sites", "pooled"}}, "scores": {"tb": {"site", "path", "label",
+    "score"}}, "adult_site": the probe against ``own``'s healthy TB test images}."""
+    document, predictions = score_on_external(run, external, own)
+    return {
+        "tasks": document["tasks"],
+        "scores": {
+            task: {k: v for k, v in columns.items() if k != "predicted"} for task, columns in predictions.items()
+        },
+        "adult_site": document.get("adult_site"),
+    }
 
 
 def site_and_shift(run, collection):

@@ -99,9 +99,10 @@ def adult_site_probe(own_normal_scores, external, score):
     return {"sites": sites, "pooled": probe(normal)}
 
 
-def set_name(external):
-    """The external set's name: its folder's name, made safe for a file name (``india``)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(external.data_dir).rstrip("/").rsplit("/", 1)[-1]).strip("-.")
+def set_name(data_dir):
+    """An external set's name, from its folder (a path): the folder's name made safe for a file name
+    (``india``)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(data_dir).rstrip("/").rsplit("/", 1)[-1]).strip("-.")
     return name or "external"
 
 
@@ -176,7 +177,7 @@ def score_on_external(run, external, own=None, log=None):
             f"{run.folder} ({run.spec.name}) has no TB head: an external TB set scores TB heads only (its tasks: "
             f"{', '.join(run.spec.tasks)})"
         )
-    name = set_name(external)
+    name = set_name(external.data_dir)
     own_ok = own is not None and run.same_data(own)
     key = {
         "set_fingerprint": data_fingerprint(external),
