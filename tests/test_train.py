@@ -191,3 +191,8 @@ def test_patience_without_validation_is_ignored_with_a_message(phantoms, tmp_pat
     )
     assert "--patience 1 is ignored: this run has no validation split" in lines
     assert metrics["final_epoch"] == 2 and metrics["stopped"] is None and metrics["weights"] == "last"
+    # without validation each task's model is the last epoch's, and its collapse is decided on its
+    # training images (still before the test)
+    assert metrics["selection"] is None
+    assert {m["weights"] for m in metrics["task_models"].values()} == {"last"}
+    assert all(v["decided_on"] == "training" and v["images"] > 0 for v in metrics["collapse"].values())

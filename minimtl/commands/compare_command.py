@@ -53,7 +53,9 @@ from minimtl.training.train import TrainingInterrupted
     help="comma-separated variants to run: the study's models above, and beyond the study each of "
     "single-tb, multitask64 and multitask64-ignore with +"
     + ", +".join(GENERALIZATION_OPTIONS)
-    + " (e.g. multitask64+equalize), paired with the same model under the study's settings",
+    + " (e.g. multitask64+equalize), paired with the same model under the study's settings; and the control "
+    "single-tb-negatives (single-tb trained on multitask64's TB labels: Kermany images as TB negatives), paired "
+    "with single-tb and multitask64",
 )
 @training_options
 @data_options
