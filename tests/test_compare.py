@@ -305,3 +305,18 @@ def test_the_negatives_control_is_paired_with_single_tb_and_with_multitask64():
     assert cells["tb"]["recall"]["vs_baseline"]["per_seed"] == pytest.approx([0.04, 0.01, 0.06])  # - single-tb
     assert cells["tb"]["also_vs"]["row"] == "multi-task 64"
     assert cells["tb"]["also_vs"]["recall"]["per_seed"] == pytest.approx([-0.04, 0.01, -0.04])  # - multitask64
+
+
+def test_the_negatives_control_takes_every_option_as_a_tb_only_row_paired_with_the_control():
+    variant = ALL_VARIANTS["single-tb-negatives+all"]
+    assert (variant.arch, variant.baseline) == ("single-tb-negatives", "single-tb-negatives")
+    assert with_partners(["single-tb-negatives+all"]) == [
+        "single-tb-negatives+all",
+        "single-tb-negatives",
+        "single-tb",
+        "multitask64",
+    ]
+    rows, paired = rows_of([ALL_VARIANTS[n] for n in with_partners(["single-tb-negatives+all"])])
+    row = "single-tb, Kermany as TB negatives + all"
+    assert rows[row] == {"tb": "single-tb-negatives+all"}  # scored on TB only, like its baseline
+    assert paired[row] == "single-tb, Kermany as TB negatives"

@@ -60,16 +60,16 @@ GENERALIZATION_OPTIONS = {
     "augment": (("augment", True),),
     "all": (("normalize", "image"), ("crop_borders", True), ("augment", True)),
 }
-GENERALIZATION_VARIANTS = tuple(
-    Variant(f"{base.name}+{option}", base.arch, base.other_labels, fields, baseline=base.name)
-    for base in VARIANTS
-    if base.name in ("single-tb", "multitask64", "multitask64-ignore")
-    for option, fields in GENERALIZATION_OPTIONS.items()
-)
 # Controls beyond the study, run only when asked (compare --variants): single-tb-negatives is single-tb
 # trained on multitask64's TB labels (Shenzhen, and every Kermany image a TB negative), so that
 # multitask64's TB gain over single-tb can be split into what sharing adds and what the extra negatives add.
 CONTROL_VARIANTS = (Variant("single-tb-negatives", "single-tb-negatives"),)
+GENERALIZATION_VARIANTS = tuple(
+    Variant(f"{base.name}+{option}", base.arch, base.other_labels, fields, baseline=base.name)
+    for base in VARIANTS + CONTROL_VARIANTS
+    if base.name in ("single-tb", "multitask64", "multitask64-ignore", "single-tb-negatives")
+    for option, fields in GENERALIZATION_OPTIONS.items()
+)
 ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS}
 
 # The variants a control is compared with, which a comparison that runs it must run too.
@@ -78,13 +78,14 @@ PARTNERS = {"single-tb-negatives": ("single-tb", "multitask64")}
 
 def with_partners(names):
     """``names`` (variant names) followed by every baseline and partner they are paired with that is not
-    among them, in order and without repeats."""
-    names = list(names)
-    for name in list(names):
+    among them, in order and without repeats; a baseline's own partners too (the control with an option
+    needs the control, and the control needs single-tb and multitask64)."""
+    names = list(dict.fromkeys(names))
+    for name in names:  # grows while it is read: every added name is visited in turn
         variant = ALL_VARIANTS[name]
-        names += [variant.baseline] if variant.baseline else []
-        names += list(PARTNERS.get(name, ()))
-    return list(dict.fromkeys(names))
+        added = ([variant.baseline] if variant.baseline else []) + list(PARTNERS.get(name, ()))
+        names += [n for n in added if n not in names]
+    return names
 
 
 # The table rows of the study's models: which run gives each row's numbers for each task
@@ -123,8 +124,9 @@ def rows_of(variants=VARIANTS):
             continue
         base_row = row_of_variant[variant.baseline]
         option = variant.name.split("+", 1)[1]
-        tasks = ("tb",) if variant.arch == "single-tb" else ("tb", "pneumonia")
-        row = f"{'single-tb' if variant.arch == 'single-tb' else base_row} + {option}"
+        # the tasks its baseline model is scored on (single-tb is only the TB half of the single-task row)
+        tasks = tuple(task for task, name in ROWS[base_row].items() if name == variant.baseline)
+        row = f"{'single-tb' if variant.baseline == 'single-tb' else base_row} + {option}"
         rows[row] = {task: variant.name for task in tasks}
         paired[row] = base_row
     return rows, paired
