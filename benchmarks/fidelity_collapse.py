@@ -5,8 +5,8 @@ steps and then predict one class for every image (docs/study.md, "Collapsed head
 collapse rate were an artefact of its hand-written arithmetic, a PyTorch twin trained the same way
 would collapse at another rate. For each seed this script trains
 
-- minimtl, through :func:`minimtl.study.run.train_and_report` (a run folder per seed, under
-  ``OUT/runs/``), with the protocol's options (:data:`minimtl.study.compare.PROTOCOLS`);
+- minimtl, through :func:`minimtl.study.run.write.train_and_report` (a run folder per seed, under
+  ``OUT/runs/``), with the protocol's options (:data:`minimtl.study.compare.variants.PROTOCOLS`);
 - the PyTorch twin of ``benchmarks/torch_twin.py`` (checked step by step against minimtl by
   ``tests/test_reference_torch.py``): the same architecture, targets, loss and Keras Adam, but its
   *own* initial weights (Keras' glorot-uniform from a ``torch.Generator`` seeded with
@@ -61,13 +61,14 @@ from timing import (  # benchmarks/timing.py, beside this script
 
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, to_input
-from minimtl.study.run import chosen_tasks, train_and_report
-from minimtl.study.variants import PROTOCOLS
+from minimtl.study.compare.variants import PROTOCOLS
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import score_tasks
+from minimtl.training.loop import TrainingDiverged, seed_streams
 from minimtl.training.metrics import rate
 from minimtl.training.models import ARCHITECTURES
-from minimtl.training.train import TrainingDiverged, seed_streams
 
 TWIN_INIT_SEED = 1_000_000  # the twin's initial weights: torch.Generator().manual_seed(TWIN_INIT_SEED + seed)
 TWIN_SHUFFLE_SEED = 2_000_000  # the twin's batch order: torch.Generator().manual_seed(TWIN_SHUFFLE_SEED + seed)
@@ -109,7 +110,7 @@ def run_minimtl(config, collection, out, keep_weights):
         "weights": metrics["weights"],
         "final_epoch": metrics["final_epoch"],
         "best_epoch": (metrics["best_val"] or {}).get("epoch"),
-        "tasks": task_summary(chosen_tasks(metrics)),
+        "tasks": task_summary(open_saved_run(folder).task_metrics()),
         "seconds": time.perf_counter() - started,
     }
     if not keep_weights:  # 30-250 MB each at 64 px; the metrics, split and history stay
@@ -139,7 +140,7 @@ def run_twin(twin, config, collection, threads, start="own"):
         net = twin.TorchTwin(config.arch, config.image_size, config.head, params=twin.from_minimtl_layout(initial))
 
         def permutation():
-            return shuffle_rng.permutation(split.train)  # one epoch's order, as minimtl's Trainer draws it
+            return shuffle_rng.permutation(split.train)  # one epoch's order, as minimtl's epoch_batches draws it
     else:
         generator = torch.Generator().manual_seed(TWIN_INIT_SEED + config.seed)
         net = twin.TorchTwin(config.arch, config.image_size, config.head, generator=generator)

@@ -32,10 +32,10 @@ from timing import (  # benchmarks/timing.py, beside this script
 )
 
 from minimtl.data import to_input
-from minimtl.study.variants import PROTOCOLS
+from minimtl.study.compare.variants import PROTOCOLS
 from minimtl.training.config import RunConfig
+from minimtl.training.loop import seed_streams
 from minimtl.training.models import ARCHITECTURES
-from minimtl.training.train import seed_streams
 
 
 def relative_differences(ours, theirs):
@@ -86,7 +86,7 @@ def divergence(twin, config, collection, report_steps, threads):
     optimizer = twin.KerasAdam(net.params.values(), config.lr, config.beta1, config.beta2, config.eps)
     rows, t, last = [], 0, max(report_steps)
     while t < last:
-        order = shuffle_rng.permutation(split.train)  # one epoch, as minimtl's Trainer draws it
+        order = shuffle_rng.permutation(split.train)  # one epoch, as minimtl's epoch_batches draws it
         for start in range(0, len(order), config.batch_size):
             index = order[start : start + config.batch_size]
             x = to_input(collection.images[index])

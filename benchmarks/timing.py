@@ -24,10 +24,10 @@ from numba import njit, prange
 
 from minimtl.data import make_phantoms, make_split
 from minimtl.data.load import load_or_phantoms
-from minimtl.study.variants import VARIANTS, run_config
+from minimtl.study.compare.variants import VARIANTS, run_config
 from minimtl.training.config import RunConfig
+from minimtl.training.loop import seed_streams
 from minimtl.training.models import ARCHITECTURES
-from minimtl.training.train import seed_streams
 
 __all__ = [
     "median_ms",
@@ -257,7 +257,7 @@ def load_images(data_dir, phantoms, phantoms_per_class, image_size):
 
 
 def minimtl_split(config, collection):
-    """The split minimtl's Trainer makes for ``config`` (its first seed stream), restricted to the
+    """The split minimtl's DurableRun makes for ``config`` (its first seed stream), restricted to the
     architecture's datasets: the same train, validation and test images as minimtl's run."""
     split_rng = seed_streams(config.seed)[0]
     full = make_split(

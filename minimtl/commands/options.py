@@ -17,12 +17,13 @@ from minimtl.data import DataError, NoDataFound, count_image_files, load_or_phan
 from minimtl.data.found import describe_scan
 from minimtl.data.load import find_images, phantoms_notice
 from minimtl.data.normalize import NORMALIZATIONS
-from minimtl.study.run import RunError
+from minimtl.study.run.saved_run import RunError
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
+from minimtl.training.loop import TrainingDiverged
 from minimtl.training.memory import NotEnoughMemory, check_memory, estimate_run_disk, format_disk
+from minimtl.training.selection import SELECTIONS
 from minimtl.training.steps import STEPS
-from minimtl.training.train import TrainingDiverged
 
 __all__ = [
     "FiniteFloat",
@@ -140,6 +141,15 @@ TRAINING_OPTIONS = [
         "ignored, with a message, without a validation split",
     ),
     click.option(
+        "--selection",
+        type=click.Choice(SELECTIONS),
+        default=DEFAULTS.selection,
+        show_default=True,
+        help="with validation, the model that scores each task: per-task = each task's own best validation epoch "
+        "(its head's loss on its own validation images); summed = the epoch of the best summed validation loss, "
+        "for every task",
+    ),
+    click.option(
         "--step",
         type=click.Choice(list(STEPS)),
         default=DEFAULTS.step,
@@ -183,8 +193,8 @@ def data_options(command):
 
 
 def training_options(command):
-    """Add --epochs, --batch-size, --lr, --patience, --step and the options beyond the study (--normalize,
-    --crop-borders, --augment) to a click command."""
+    """Add --epochs, --batch-size, --lr, --patience, --selection, --step and the options beyond the study
+    (--normalize, --crop-borders, --augment) to a click command."""
     return _add(TRAINING_OPTIONS, command)
 
 

@@ -27,7 +27,8 @@ from minimtl.commands.options import (
 )
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data import SPLIT_METHODS
-from minimtl.study.run import chosen_tasks, read_config, train_and_report
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.measured import HOURS_30_EPOCHS_256PX, MACHINE, MAIN_JOB
@@ -122,16 +123,16 @@ its first line; --phantoms asks for them.
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
-    arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, augment, split_method,
-    val_fraction, seed, data_dir, phantoms, image_size, crop, strict, out, name, resume_dir, progress,
+    arch, head, other_labels, epochs, batch_size, lr, patience, selection, step, normalize, crop_borders, augment,
+    split_method, val_fraction, seed, data_dir, phantoms, image_size, crop, strict, out, name, resume_dir, progress,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
             if phantoms:
                 raise click.UsageError("--phantoms does not go with --resume: a run resumes on its own images")
-            config, stored = read_config(resume_dir)
-            run_dir, synthetic = resume_dir, stored["data"]["synthetic"] and data_dir is None
-            data_dir = data_dir or stored["data"]["data_dir"] or None
+            saved = open_saved_run(resume_dir)
+            config, run_dir, synthetic = saved.config, resume_dir, saved.synthetic and data_dir is None
+            data_dir = data_dir or saved.data_dir
             if not synthetic:
                 announce_data(data_dir)
         else:
@@ -139,10 +140,10 @@ def run_command(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
                 seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
-                augment=augment,
+                augment=augment, selection=selection,
             )  # fmt: skip
             try:
-                check_arch_and_head(config.arch, config.head)
+                check_arch_and_head(config.arch, config.head, config.other_labels)
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
             name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -180,10 +181,11 @@ def run_command(
         raise click.ClickException(write_error_message(error, run_dir)) from None
     click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
     click.echo(f"the model of the {SAVED_MODELS[metrics['weights']][1]} on the test images:")
-    for task, m in chosen_tasks(metrics).items():
+    saved = open_saved_run(run_dir)
+    for task, m in saved.task_metrics().items():
         auc = m["roc_auc"]["value"]
         click.echo(
-            f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
+            f"  {task} (epoch {saved.epoch_for(task)}): precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
             f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}" + ("  [SYNTHETIC]" if metrics["synthetic"] else "")
         )
 

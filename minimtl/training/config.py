@@ -18,7 +18,10 @@ class RunConfig:
     validation loss has not improved for that many epochs (0: never, as the study). ``normalize``
     ("none", "image", "equalize": :mod:`minimtl.data.normalize`), ``crop_borders`` (cut uniform
     borders before resizing) and ``augment`` (random hospital-like changes to every training batch,
-    :mod:`minimtl.data.augment`) go beyond the study; all are off by default.
+    :mod:`minimtl.data.augment`) go beyond the study; all are off by default. ``selection`` says which
+    epoch's model a run with validation stands for on each task (:mod:`minimtl.training.selection`):
+    "per-task" (the default: each task's own best validation epoch) or "summed" (the epoch with the
+    best summed validation loss, for every task); runs without validation stand for their last epoch.
     """
 
     arch: str = "multitask64"
@@ -41,6 +44,7 @@ class RunConfig:
     normalize: str = "none"
     crop_borders: bool = False
     augment: bool = False
+    selection: str = "per-task"
 
     @property
     def decode_crop(self):
@@ -57,4 +61,5 @@ class RunConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown run options {sorted(unknown)}")
-        return cls(**values)
+        # runs made before per-task selection chose one model by the summed validation loss
+        return cls(**{"selection": "summed", **values})

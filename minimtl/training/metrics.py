@@ -164,7 +164,7 @@ def half_dead_warning(task, score, pixel_hash, model_words):
 
     Inputs:
     - task: str; score, pixel_hash: as for :func:`largest_score_tie`, over the task's test images
-    - model_words: which model was scored, e.g. "best validation epoch"
+    - model_words: which model was scored, e.g. "epoch-7 model (best validation epoch)"
 
     The head is called half dead when at least 3 different images, and at least ``HALF_DEAD_SHARE``
     of them, share one score: for those images the head's hidden units are all off, so it says
@@ -175,7 +175,7 @@ def half_dead_warning(task, score, pixel_hash, model_words):
     if tied < 3 or tied < HALF_DEAD_SHARE * distinct:
         return None
     return (
-        f"the {task} head of the {model_words}'s model gives {tied} of {distinct} different test images exactly "
+        f"the {task} head of the {model_words} gives {tied} of {distinct} different test images exactly "
         f"the same P({task}) = {value:.6f}: for those images every hidden unit of the head is off (ReLU), so the "
         "score is the head's bias alone and says nothing about the image (a half-dead head; `python cli.py "
         "explain` finds their saliency maps zero everywhere)"
