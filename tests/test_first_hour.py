@@ -9,12 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 import minimtl.data.load as load_module
-import minimtl.study.run as run_module
+import minimtl.study.run.saved_run as saved_run_module
+import minimtl.study.run.write as run_module
 from minimtl.commands import main
 from minimtl.commands.options import click_progress, echo_err
 from minimtl.common.lock import LOCK_NAME
 from minimtl.data import make_phantoms
-from minimtl.study.run import train_and_report
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.memory import GB, estimate_run_disk
 from minimtl.training.metrics import half_dead_warning, largest_score_tie
@@ -222,14 +223,15 @@ def test_the_largest_score_tie_counts_different_images_and_leaves_out_saturated_
     hashes = np.array(["a", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"])  # "a" twice: one image, copied
     assert largest_score_tie(score, hashes) == (3, 0.25)
     assert largest_score_tie(np.linspace(0.1, 0.9, 9), np.arange(9)) == (0, None)
-    assert half_dead_warning("tb", np.linspace(0.1, 0.9, 9), np.arange(9), "last epoch") is None
+    assert half_dead_warning("tb", np.linspace(0.1, 0.9, 9), np.arange(9), "epoch-2 model (last epoch)") is None
 
 
 def test_report_md_flags_a_half_dead_head(tmp_path, phantoms, monkeypatch):
     """29 of 132 TB test scores identical (a head whose hidden units are all off for those images, so its
     output is its bias): explain.md noticed, report.md did not. Here half the test images get one score,
-    as a half-dead head gives them."""
-    real = run_module.score_test_images
+    as a half-dead head gives them (to the final model's scores and to those read back from the chosen
+    model's file, whichever stands for the run)."""
+    real = run_module.score_images
 
     def half_dead(model, config, collection, test_index):
         results, extra = real(model, config, collection, test_index)
@@ -238,7 +240,8 @@ def test_report_md_flags_a_half_dead_head(tmp_path, phantoms, monkeypatch):
             result["score"][::2] = 0.4123  # every second image: the head's bias alone
         return results, extra
 
-    monkeypatch.setattr(run_module, "score_test_images", half_dead)
+    monkeypatch.setattr(run_module, "score_images", half_dead)
+    monkeypatch.setattr(saved_run_module, "score_images", half_dead)
     train_and_report(TINY, phantoms, tmp_path / "run", log=lambda line: None)
     report = (tmp_path / "run" / "report.md").read_text()
     warnings = json.loads((tmp_path / "run" / "metrics.json").read_text())["warnings"]
