@@ -50,7 +50,9 @@ def test_the_readme_main_job_quotes_the_run_estimate_and_the_measured_figures():
 def test_the_readme_256px_figures_are_the_estimates_and_the_measured_hours():
     text = " ".join(README.split())
     assert f"({gib(RunConfig())} of memory by the run's own estimate" in text
-    assert f"checkpoints are: {estimate_run_disk(RunConfig())['checkpoint'] / GB:.2g} GB" in text
+    disk = estimate_run_disk(RunConfig())
+    assert f"checkpoints are: {disk['checkpoint'] / GB:.2g} GB" in text
+    assert f"and {disk['best'] / GB:.2g} GB for each task's best epoch" in text and len(disk["best_files"]) == 2
     hours = sorted(HOURS_30_EPOCHS_256PX.values())
     assert f"30 epochs take {hours[0]:.1f} to {hours[-1]:.1f} hours on 2 cores" in text
     assert "4.5 GB" not in text and "0.5 GB of memory" not in text

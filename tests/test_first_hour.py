@@ -17,7 +17,7 @@ from minimtl.common.lock import LOCK_NAME
 from minimtl.data import make_phantoms
 from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
-from minimtl.training.memory import GB, estimate_run_disk
+from minimtl.training.memory import GB, estimate_run_disk, format_disk
 from minimtl.training.metrics import half_dead_warning, largest_score_tie
 from tests.data_fixtures import build_generic, build_kermany, build_nlm, write_image
 
@@ -102,6 +102,35 @@ def test_phantoms_asked_for_and_the_checkpoint_size_said_before_training(tmp_pat
     assert lines[2].startswith(f"disk: checkpoint.npz {size / GB:.2g} GB, rewritten after every epoch")
     checkpoint = (tmp_path / "runs" / "r" / "checkpoint.npz").stat().st_size
     assert 0.9 * size < checkpoint < 1.1 * size + 100_000  # the estimate is the file's size (plus the small state)
+
+
+@pytest.mark.parametrize(
+    ("selection", "files"), [("per-task", ("best-tb.npz", "best-pneumonia.npz")), ("summed", ("best.npz",))]
+)
+def test_the_disk_line_names_the_best_epochs_files_each_selection_writes(tmp_path, selection, files):
+    """Per-task selection keeps one best model per task: the disk line names each file and the peak counts
+    them all; each file is the size the estimate says (the weights alone)."""
+    run = ["run", "--arch", "multitask64", "--image-size", "12", "--epochs", "1", "--split", "patient"]
+    result = cli(*run, "--selection", selection, "--phantoms", "--no-progress", "--out", tmp_path, "--name", "r")
+    assert result.exit_code == 0, result.output
+    parts = estimate_run_disk(
+        RunConfig(arch="multitask64", image_size=12, epochs=1, split="patient", selection=selection)
+    )
+    assert parts["best_files"] == files
+    assert parts["peak"] == 2 * parts["checkpoint"] + len(files) * parts["best"]
+    each = " each" if len(files) > 1 else ""
+    line = result.stderr.splitlines()[2]
+    assert f", {' and '.join(files)} {parts['best'] / GB:.2g} GB{each} (up to {parts['peak'] / GB:.2g} GB" in line
+    written = sorted(path.name for path in (tmp_path / "r").glob("best*.npz"))
+    assert written == sorted(files)
+    for name in files:
+        assert 0.9 * parts["best"] < (tmp_path / "r" / name).stat().st_size < 1.1 * parts["best"] + 100_000
+
+
+def test_a_run_without_validation_writes_and_announces_no_best_file(tmp_path):
+    parts = estimate_run_disk(RunConfig(arch="multitask64", image_size=12, val_fraction=0))
+    assert parts["best_files"] == () and parts["best"] == 0 and parts["peak"] == 2 * parts["checkpoint"]
+    assert "best" not in format_disk(parts)
 
 
 def test_phantoms_and_a_data_dir_exclude_each_other(tmp_path, empty):

@@ -57,13 +57,15 @@ HELP = f"""Train one architecture (the study's protocol by default) and write ru
 The defaults follow the study's protocol ({DEFAULTS.image_size} px, batch {DEFAULTS.batch_size},
 {DEFAULTS.epochs} epochs, Adam lr {DEFAULTS.lr}, random image-level split) with two differences:
 {DEFAULTS.val_fraction:.0%} of the training side is held out for validation (--val-fraction 0: none,
-as the study) and the seed is fixed ({DEFAULTS.seed}).
+as the study, which kept the last epoch), so each task is scored by its own best validation epoch
+(--selection), and the seed is fixed ({DEFAULTS.seed}).
 
 30 epochs at 256 px take about {_hours()}, extrapolated from steps measured on {MACHINE}
 (docs/performance.md; loading and checkpoints not included); the README's main job (64 px, 10 epochs)
 ran in {_minutes(MAIN_JOB["run_seconds"])}. At 256 px a multitask64 run needs about {_study_memory()} of
 memory by the run's own estimate (with Adam's state and the study's {STUDY_IMAGES} images). The run
-prints that estimate first and refuses a run that cannot fit, then says how big its checkpoints are.
+prints that estimate first and refuses a run that cannot fit, then says how big its checkpoints and
+best-epoch files are.
 
 Without --data-dir, $MINIMTL_DATA or images in data/, the run uses synthetic phantoms and says so on
 its first line; --phantoms asks for them.

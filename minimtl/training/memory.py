@@ -9,6 +9,7 @@ fit, instead of failing (or swapping) hours later.
 import os
 from pathlib import Path
 
+from minimtl.common.run_folder import TASK_BEST, RunFolder
 from minimtl.training.models import ARCHITECTURES, CONV_FILTERS, CONV_KERNEL, conv_output_size
 
 __all__ = [
@@ -121,16 +122,24 @@ def check_memory(configs, n_images, jobs=1, available=None):
 
 def estimate_run_disk(config):
     """Bytes a run of ``config`` writes to its folder, by file: "checkpoint" (checkpoint.npz: the weights
-    and Adam's m and v, rewritten after every epoch), "best" (best.npz: the weights of the best validation
-    epoch; 0 without a validation split), and "peak" (both, plus a second checkpoint while the new one is
-    written beside the old before it replaces it).
+    and Adam's m and v, rewritten after every epoch), "best" (the weights of one best validation epoch;
+    0 without a validation split), "best_files" (their file names: each task's own best-<task>.npz with
+    per-task selection, best.npz with summed; none without validation), and "peak" (all of them, plus a
+    second checkpoint while the new one is written beside the old before it replaces it).
 
     The figures are the float32 arrays' sizes; the small files (split, history, report, plots) are left out.
     """
     model = _parameter_count(config)
     checkpoint = 3 * 4 * model
-    best = 4 * model if config.val_fraction > 0 else 0
-    return {"checkpoint": checkpoint, "best": best, "peak": 2 * checkpoint + best}
+    if config.val_fraction == 0:
+        best_files = ()
+    elif config.selection == "per-task":
+        best_files = tuple(getattr(RunFolder, TASK_BEST[task]).name for task in ARCHITECTURES[config.arch].tasks)
+    else:
+        best_files = (RunFolder.best.name,)
+    best = 4 * model if best_files else 0
+    peak = 2 * checkpoint + best * len(best_files)
+    return {"checkpoint": checkpoint, "best": best, "best_files": best_files, "peak": peak}
 
 
 def _parameter_count(config):
@@ -144,8 +153,10 @@ def _parameter_count(config):
 
 def format_disk(parts):
     """One line: what a run writes to its folder."""
-    best = f", best.npz {parts['best'] / GB:.2g} GB" if parts["best"] else ""
+    files = parts["best_files"]
+    each = " each" if len(files) > 1 else ""
+    best = f", {' and '.join(files)} {parts['best'] / GB:.2g} GB{each}" if files else ""
     return (
-        f"disk: checkpoint.npz {parts['checkpoint'] / GB:.2g} GB, rewritten after every epoch{best} "
+        f"disk: {RunFolder.checkpoint.name} {parts['checkpoint'] / GB:.2g} GB, rewritten after every epoch{best} "
         f"(up to {parts['peak'] / GB:.2g} GB at once while a checkpoint is replaced)"
     )
