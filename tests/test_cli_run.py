@@ -115,12 +115,12 @@ def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path):
     assert "the model of the best validation epoch (best)" in text
 
 
-def test_a_run_that_lost_its_best_model_says_so_and_stops(tmp_path, no_data):
+def test_a_run_that_lost_its_best_model_says_so_and_stops(tmp_path):
     """A run with a validation split stands for its best epoch (report.md says so). Without best-tb.npz,
     evaluate and explain must not score the last epoch in its place: they stop, naming the missing file
     and the way on (--weights last), which still works; --weights best names the same cause, not a
     missing validation split. A run without a validation split says that it had none."""
-    assert run_cli(run_args(no_data, tmp_path, "lost", "single-tb", 12, 2, "--split", "patient")).exit_code == 0
+    assert run_cli(run_args(tmp_path, "lost", "single-tb", 12, 2, "--split", "patient")).exit_code == 0
     (tmp_path / "lost" / "best-tb.npz").unlink()  # per-task selection: the TB task's own best epoch
     for command in (["evaluate"], ["explain", "--images", "1"], ["explain", "--images", "1", "--weights", "best"]):
         result = CliRunner().invoke(main, [command[0], str(tmp_path / "lost"), *command[1:]])
@@ -130,6 +130,6 @@ def test_a_run_that_lost_its_best_model_says_so_and_stops(tmp_path, no_data):
         assert "no validation split" not in result.output and "last epoch (last)" not in result.output
     last = CliRunner().invoke(main, ["evaluate", str(tmp_path / "lost"), "--weights", "last"])
     assert last.exit_code == 0 and "the model of the last epoch (last)" in last.output
-    assert run_cli(run_args(no_data, tmp_path, "noval", "single-tb", 12, 1, "--val-fraction", "0")).exit_code == 0
+    assert run_cli(run_args(tmp_path, "noval", "single-tb", 12, 1, "--val-fraction", "0")).exit_code == 0
     no_validation = CliRunner().invoke(main, ["explain", str(tmp_path / "noval"), "--weights", "best"])
     assert no_validation.exit_code != 0 and "had no validation split (--val-fraction 0)" in no_validation.output

@@ -73,9 +73,8 @@ def test_without_validation_the_selection_rule_does_not_matter_for_reuse():
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare-external")
-    (root / "no-data").mkdir()
     external = build_external(root / "india", {"da": (5, 4, "jpg"), "db": (4, 3, "png")})
-    args = ["compare", "--seeds", "2", "--epochs", "1", "--image-size", "12", "--data-dir", str(root / "no-data"),
+    args = ["compare", "--seeds", "2", "--epochs", "1", "--image-size", "12", "--phantoms",
             "--out", str(root / "out"), "--variants", "single-tb-negatives", "--external", str(external)]  # fmt: skip
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output

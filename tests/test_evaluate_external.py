@@ -23,10 +23,9 @@ def invoke(args):
 def runs(tmp_path_factory):
     """A multitask64 and a single-pneumonia phantom run of one epoch at 12 px (with validation)."""
     root = tmp_path_factory.mktemp("external-runs")
-    (root / "no-data").mkdir()
     for arch in ("multitask64", "single-pneumonia"):
         result = invoke(["run", "--arch", arch, "--epochs", "1", "--image-size", "12", "--split", "patient",
-                         "--data-dir", root / "no-data", "--out", root, "--name", arch, "--no-progress"])  # fmt: skip
+                         "--phantoms", "--out", root, "--name", arch, "--no-progress"])  # fmt: skip
         assert result.exit_code == 0, result.output
     return root
 
