@@ -17,6 +17,7 @@ RUN_FILES = {
     "loss_plot": ("loss.png", "loss curves"),
     "roc_plot": ("roc.png", "ROC curves"),
     "confusion_plot": ("confusion.png", "confusion matrices"),
+    "conflict_plot": ("conflict.png", "gradient conflict between the two tasks per epoch (multi-task runs)"),
     "config": ("config.json", "the run's options, data fingerprint and library versions"),
     "split": ("split.json", "which images are train, validation and test"),
     "checkpoint": ("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)"),

@@ -25,6 +25,7 @@ from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import SAVED_MODELS, RunFolder
 from minimtl.data import Split
 from minimtl.kernels import KERNELS_ENV, kernel_set
+from minimtl.study.conflict_plot import has_conflict, plot_conflict
 from minimtl.study.plots import plot_confusions, plot_losses, plot_roc
 from minimtl.study.report import render_report, write_history, write_predictions, write_skipped
 from minimtl.training.checkpoint import load_params
@@ -255,6 +256,8 @@ def _train_and_write(trainer, config, collection, folder, log):
         log(f"warning: {warning}")
     write_predictions(folder.predictions, predictions, collection)
     plot_losses(trainer.history, folder.loss_plot, collection.synthetic)
+    if has_conflict(trainer.history):
+        plot_conflict(trainer.history, folder.conflict_plot, collection.synthetic)
     plot_roc(predictions[metrics["weights"]], folder.roc_plot, collection.synthetic, metrics["weights"])
     plot_confusions(predictions[metrics["weights"]], folder.confusion_plot, collection.synthetic, metrics["weights"])
     files = [(name, what) for name, what in folder.existing(also=(folder.metrics,)) if name != folder.report.name]
@@ -305,7 +308,7 @@ def load_model(run_dir, weights="last"):
             f"{folder} has no checkpoint.npz: the run stopped before its first epoch ended. Finish it "
             f"with: python cli.py run --resume {folder}"
         )
-    model = build_model(config.arch, config.image_size, rng=None, head=config.head)  # weights loaded next
+    model = build_model(config.arch, config.image_size, rng=None, head=config.head, trunk=config.trunk)  # loaded next
     load_params(path, model.params)
     return config, stored, ARCHITECTURES[config.arch], model
 

@@ -18,7 +18,10 @@ class RunConfig:
     validation loss has not improved for that many epochs (0: never, as the study). ``normalize``
     ("none", "image", "equalize": :mod:`minimtl.data.normalize`), ``crop_borders`` (cut uniform
     borders before resizing) and ``augment`` (random hospital-like changes to every training batch,
-    :mod:`minimtl.data.augment`) go beyond the study; all are off by default.
+    :mod:`minimtl.data.augment`) go beyond the study; all are off by default. So do ``trunk`` ("study",
+    or "deep": :mod:`minimtl.training.trunks`) and ``weighting`` ("sum", the study's, or a multi-task
+    method: :mod:`minimtl.training.weighting`); ``conflict_every`` places the gradient-conflict
+    measurement beside the sum's step (one step in every N; 0: never; :mod:`minimtl.training.conflict`).
     """
 
     arch: str = "multitask64"
@@ -41,6 +44,9 @@ class RunConfig:
     normalize: str = "none"
     crop_borders: bool = False
     augment: bool = False
+    trunk: str = "study"
+    weighting: str = "sum"
+    conflict_every: int = 16
 
     @property
     def decode_crop(self):

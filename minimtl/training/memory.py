@@ -9,7 +9,8 @@ fit, instead of failing (or swapping) hours later.
 import os
 from pathlib import Path
 
-from minimtl.training.models import ARCHITECTURES, CONV_FILTERS, CONV_KERNEL, conv_output_size
+from minimtl.training.models import ARCHITECTURES
+from minimtl.training.trunks import trunk_activations, trunk_features, trunk_weights
 
 __all__ = ["estimate_run_memory", "available_memory", "format_memory", "NotEnoughMemory", "check_memory"]
 
@@ -31,15 +32,14 @@ def estimate_run_memory(config, n_images):
     """
     spec = ARCHITECTURES[config.arch]
     S = config.image_size
-    features = CONV_FILTERS * conv_output_size(S) ** 2
+    trunk = getattr(config, "trunk", "study")
+    features = trunk_features(trunk, S)
     outputs = 3 if spec.multiclass else (1 if config.head == "sigmoid" else 2)
     big = sum(features * units for units in spec.head_units.values())  # the heads' first Dense weights
-    small = CONV_FILTERS * (CONV_KERNEL**2 + 1) + sum(
-        units * (1 + outputs) + outputs for units in spec.head_units.values()
-    )
+    small = trunk_weights(trunk) + sum(units * (1 + outputs) + outputs for units in spec.head_units.values())
     # weights, m and v always; the readable step also writes a gradient as large as the weights
     copies = 3 if config.step == "fused" else 4
-    activations = 4 * config.batch_size * features  # one batch's conv output, float32
+    activations = 4 * config.batch_size * trunk_activations(trunk, S)  # one batch's conv (and pool) outputs, float32
     parts = {
         "images": n_images * S * S,
         "model": 4 * (copies * big + 4 * small),

@@ -25,6 +25,7 @@ from minimtl.nn.optim import Adam
 from minimtl.training.checkpoint import load_checkpoint, save_checkpoint
 from minimtl.training.evaluation import dataset_loss, predict_logits, score_tasks
 from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.multitask_update import MultiTaskUpdate, check_method_options
 from minimtl.training.objective import total_loss
 from minimtl.training.steps import make_step, scorer
 from minimtl.training.tasks import head_targets
@@ -87,11 +88,14 @@ class Trainer:
         self.spec = ARCHITECTURES[config.arch]
         split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
         self._split_rng = split_rng
-        self.model = build_model(config.arch, config.image_size, init_rng, head=config.head)
+        check_method_options(config)  # before any model is built: a trunk, weighting or step that do not fit
+        self.model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
         # One dict of the layers' own arrays: the optimiser updates them in place.
         self.params = self.model.params
         self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
         self.train_step = make_step(config.step, self.model, self.optimizer)
+        # the weighting method and the gradient-conflict measurement (sum: the step itself, unchanged)
+        self.update = MultiTaskUpdate(config, self.model, self.optimizer, self.train_step)
         self.score_forward, self.eval_batch = scorer(config.step, self.model, config.batch_size)
         self.epoch = 0  # epochs completed
         self.history = []  # one dict per completed epoch
@@ -130,6 +134,7 @@ class Trainer:
             "in_epoch": self.in_epoch,
             "stopped": self.stopped,
             "warnings": self.warnings,
+            "multitask": self.update.state_dict(),
         }
 
     def save(self, rng_state):
@@ -144,6 +149,7 @@ class Trainer:
         self.in_epoch = state["in_epoch"]
         self.stopped, self.warnings = state.get("stopped"), state.get("warnings", [])
         self.shuffle_rng.bit_generator.state = state["rng_state"]
+        self.update.load_state_dict(state.get("multitask", {}))
         return state
 
     # ----- one step ----------------------------------------------------------------------------
@@ -154,7 +160,8 @@ class Trainer:
         or None."""
         c = self.collection
         images = c.images[batch_index] if augment_rng is None else augment_batch(c.images[batch_index], augment_rng)
-        logits = self.train_step.forward(to_input(images, self.config.normalize))
+        x = to_input(images, self.config.normalize)
+        logits = self.train_step.forward(x)
         targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
         total, per_head, dlogits = total_loss(logits, targets)
         if not np.isfinite(total):
@@ -167,7 +174,7 @@ class Trainer:
                 f"{kept} Training is deterministic, so --resume would diverge again at the same step: start a "
                 f"new run with a smaller --lr (this one used {self.config.lr:g})."
             )
-        self.train_step.backward_and_update(dlogits)
+        self.update.apply(x, dlogits, per_head)
         return total, per_head
 
     # ----- the loop ------------------------------------------------------------------------------
@@ -214,6 +221,7 @@ class Trainer:
         row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3), "train_loss": sums["total"] / sums["batches"]}
         for head, loss in sums["heads"].items():
             row[f"train_loss_{head}"] = loss / sums["batches"]
+        row.update(self.update.end_epoch())
         row.update(self.validate())
         return row
 
