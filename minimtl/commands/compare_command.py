@@ -20,7 +20,15 @@ from minimtl.common.messages import plural
 from minimtl.study.compare import summarise
 from minimtl.study.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
 from minimtl.study.compare_runs import estimate_seconds, plan_commands, run_all
-from minimtl.study.variants import ALL_VARIANTS, GENERALIZATION_OPTIONS, PROTOCOLS, VARIANTS, rows_of, run_config
+from minimtl.study.variants import (
+    ALL_VARIANTS,
+    GENERALIZATION_OPTIONS,
+    METHOD_OPTIONS,
+    PROTOCOLS,
+    VARIANTS,
+    rows_of,
+    run_config,
+)
 from minimtl.training.config import RunConfig
 from minimtl.training.train import TrainingInterrupted
 
@@ -52,7 +60,8 @@ from minimtl.training.train import TrainingInterrupted
     help="comma-separated variants to run: the study's models above, and beyond the study each of "
     "single-tb, multitask64 and multitask64-ignore with +"
     + ", +".join(GENERALIZATION_OPTIONS)
-    + " (e.g. multitask64+equalize), paired with the same model under the study's settings",
+    + " (e.g. multitask64+equalize), paired with the same model under the study's settings; and the multi-task "
+    "methods multitask64+" + ", multitask64+".join(METHOD_OPTIONS) + " (paired with multitask64)",
 )
 @training_options
 @data_options

@@ -18,11 +18,14 @@ from minimtl.training.config import RunConfig
 from minimtl.training.memory import NotEnoughMemory, check_memory
 from minimtl.training.steps import STEPS
 from minimtl.training.train import TrainingDiverged
+from minimtl.training.trunks import TRUNKS
+from minimtl.training.weighting import WEIGHTINGS
 
 __all__ = [
     "FiniteFloat",
     "data_options",
     "training_options",
+    "method_options",
     "load_run_data",
     "click_progress",
     "echo_err",
@@ -157,6 +160,40 @@ def training_options(command):
     """Add --epochs, --batch-size, --lr, --patience, --step and the options beyond the study (--normalize,
     --crop-borders, --augment) to a click command."""
     return _add(TRAINING_OPTIONS, command)
+
+
+METHOD_OPTIONS = [
+    click.option(
+        "--trunk",
+        type=click.Choice(TRUNKS),
+        default=DEFAULTS.trunk,
+        show_default=True,
+        help="beyond the study: the shared trunk; study = one 3x3 convolution, deep = three conv-ReLU-maxpool "
+        "blocks (the readable step)",
+    ),
+    click.option(
+        "--weighting",
+        type=click.Choice(WEIGHTINGS),
+        default=DEFAULTS.weighting,
+        show_default=True,
+        help="beyond the study, multi-task archs only: how the two losses make one update; sum (the study), "
+        "uncertainty, dwa, gradnorm, pcgrad, mgda (the last three on the readable step)",
+    ),
+    click.option(
+        "--conflict-every",
+        type=click.IntRange(min=0),
+        default=DEFAULTS.conflict_every,
+        show_default=True,
+        help="multi-task: measure the tasks' gradient conflict on one step in every N (0: never); "
+        "gradnorm, pcgrad and mgda measure every step",
+    ),
+]
+
+
+def method_options(command):
+    """Add --trunk, --weighting and --conflict-every (the multi-task methods beyond the study) to a command;
+    they reach it as keyword arguments named like the RunConfig fields."""
+    return _add(METHOD_OPTIONS, command)
 
 
 def echo_err(text):

@@ -19,6 +19,7 @@ from minimtl.commands.options import (
     echo_err,
     load_run_data,
     memory_line,
+    method_options,
     training_options,
     write_error_message,
 )
@@ -28,6 +29,7 @@ from minimtl.study.run import chosen_tasks, read_config, train_and_report
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
+from minimtl.training.multitask_update import check_method_options, readable_if_needed
 from minimtl.training.tasks import OTHER_LABEL_POLICIES
 from minimtl.training.train import TrainingInterrupted
 
@@ -63,6 +65,7 @@ Without real data the run uses synthetic phantoms and says so.
     help="multi-task: the other dataset's images count as negatives, or are masked out",
 )
 @training_options
+@method_options
 @click.option(
     "--split",
     "split_method",
@@ -100,7 +103,7 @@ Without real data the run uses synthetic phantoms and says so.
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
     arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, augment, split_method,
-    val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress,
+    val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress, **methods,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
@@ -112,12 +115,16 @@ def run_command(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
                 seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
-                augment=augment,
+                augment=augment, **methods,
             )  # fmt: skip
+            config, readable_note = readable_if_needed(config)
             try:
                 check_arch_and_head(config.arch, config.head)
+                check_method_options(config)
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
+            if readable_note:
+                echo_err(readable_note)
             name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
             run_dir, synthetic = out / name, False
             if (run_dir / "config.json").exists():

@@ -158,6 +158,7 @@ RUN_OPTIONS = {
     "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
     "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
     "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment",
+    "trunk": "--trunk", "weighting": "--weighting", "conflict_every": "--conflict-every",
 }  # fmt: skip
 
 
