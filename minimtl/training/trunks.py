@@ -10,7 +10,7 @@ deep        three blocks Conv2D(3x3) ReLU MaxPool2D(2x2) with 16, 32, 32     1,1
 
 In the study the heads share one 3x3 convolution, 320 weights, and each head's first Dense layer
 holds almost every weight of the network (132 million at 256 px): whatever the two tasks share, they
-share very little. The deep trunk makes the shared part a real feature extractor (14,208 weights in
+share very little. The deep trunk makes the shared part a real feature extractor (14,048 weights in
 three blocks) and the heads small (each 64 x 28,800 at 256 px), the setting in which the multi-task
 literature asks whether the tasks help or hinder each other. Every ReLU is fused into its Conv2D;
 the first convolution computes no input gradient (nothing below it learns).
