@@ -19,11 +19,19 @@ step that is about 1/every of a step's time, and the training numbers do not cha
 bit-identical weights with and without it).
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = ["ConflictMeter", "probe_due", "PROBE_STREAM"]
 
 PROBE_STREAM = 4  # the child of the run's SeedSequence that places the measured steps
+
+
+@lru_cache(maxsize=1)
+def _block_offset(seed, block, every):
+    """The measured step's offset in block ``block`` (cached: each block's offset is drawn once, not per step)."""
+    return int(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PROBE_STREAM, block))).integers(every))
 
 
 def probe_due(seed, step, every):
@@ -32,8 +40,7 @@ def probe_due(seed, step, every):
     run measures the same steps). every = 0: never."""
     if every <= 0:
         return False
-    block_stream = np.random.SeedSequence(seed, spawn_key=(PROBE_STREAM, step // every))
-    return int(np.random.default_rng(block_stream).integers(every)) == step % every
+    return _block_offset(seed, step // every, every) == step % every
 
 
 class ConflictMeter:

@@ -40,10 +40,16 @@ def estimate_run_memory(config, n_images):
     # weights, m and v always; the readable step also writes a gradient as large as the weights
     copies = 3 if config.step == "fused" else 4
     activations = 4 * config.batch_size * trunk_activations(trunk, S)  # one batch's conv (and pool) outputs, float32
+    # the gradient-conflict probe beside a multi-task run's fused step keeps the conv output and each head's
+    # feature gradient (the readable step holds such arrays already): minimtl/training/conflict.py
+    probe_heads = len(spec.head_units) if getattr(config, "conflict_every", 0) > 0 and len(spec.head_units) > 1 else 0
+    probe = 4 * config.batch_size * (features * probe_heads + trunk_activations(trunk, S)) if probe_heads else 0
+    if config.step != "fused":
+        probe = 0
     parts = {
         "images": n_images * S * S,
         "model": 4 * (copies * big + 4 * small),
-        "batch": activations * (1 if config.step == "fused" else 3),
+        "batch": activations * (1 if config.step == "fused" else 3) + probe,
         "loading": 4 * max(features * units for units in spec.head_units.values()),
         "baseline": BASELINE,
     }
