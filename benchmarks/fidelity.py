@@ -5,8 +5,8 @@ steps and then predict one class for every image (docs/study.md, "Collapsed head
 collapse rate were an artefact of its hand-written arithmetic, a PyTorch twin trained the same way
 would collapse at another rate. For each seed this script trains
 
-- minimtl, through :func:`minimtl.study.run.train_and_report` (a run folder per seed, under
-  ``OUT/runs/``), with the protocol's options (:data:`minimtl.study.compare.PROTOCOLS`);
+- minimtl, through :func:`minimtl.study.run.write.train_and_report` (a run folder per seed, under
+  ``OUT/runs/``), with the protocol's options (:data:`minimtl.study.compare.variants.PROTOCOLS`);
 - the PyTorch twin of ``benchmarks/torch_twin.py`` (checked step by step against minimtl by
   ``tests/test_reference_torch.py``): the same architecture, targets, loss and Keras Adam, but its
   *own* initial weights (Keras' glorot-uniform from a ``torch.Generator`` seeded with
@@ -56,13 +56,14 @@ from scipy.stats import fisher_exact
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_phantoms, make_split, to_input
 from minimtl.data.load import load_or_phantoms
-from minimtl.study.run import chosen_tasks, train_and_report
-from minimtl.study.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.evaluation import score_tasks
+from minimtl.training.loop import TrainingDiverged, seed_streams
 from minimtl.training.metrics import rate
 from minimtl.training.models import ARCHITECTURES
-from minimtl.training.train import TrainingDiverged, seed_streams
 
 TWIN_INIT_SEED = 1_000_000  # the twin's initial weights: torch.Generator().manual_seed(TWIN_INIT_SEED + seed)
 TWIN_SHUFFLE_SEED = 2_000_000  # the twin's batch order: torch.Generator().manual_seed(TWIN_SHUFFLE_SEED + seed)
@@ -90,7 +91,7 @@ def torch_twin_module():
 
 
 def minimtl_split(config, collection):
-    """The split minimtl's Trainer makes for ``config`` (its first seed stream), restricted to the
+    """The split minimtl's DurableRun makes for ``config`` (its first seed stream), restricted to the
     architecture's datasets: the same train, validation and test images as minimtl's run."""
     split_rng = seed_streams(config.seed)[0]
     full = make_split(
@@ -131,7 +132,7 @@ def run_minimtl(config, collection, out, keep_weights):
         "weights": metrics["weights"],
         "final_epoch": metrics["final_epoch"],
         "best_epoch": (metrics["best_val"] or {}).get("epoch"),
-        "tasks": task_summary(chosen_tasks(metrics)),
+        "tasks": task_summary(open_saved_run(folder).task_metrics()),
         "seconds": time.perf_counter() - started,
     }
     if not keep_weights:  # 30-250 MB each at 64 px; the metrics, split and history stay
@@ -161,7 +162,7 @@ def run_twin(twin, config, collection, threads, start="own"):
         net = twin.TorchTwin(config.arch, config.image_size, config.head, params=twin.from_minimtl_layout(initial))
 
         def permutation():
-            return shuffle_rng.permutation(split.train)  # one epoch's order, as minimtl's Trainer draws it
+            return shuffle_rng.permutation(split.train)  # one epoch's order, as minimtl's epoch_batches draws it
     else:
         generator = torch.Generator().manual_seed(TWIN_INIT_SEED + config.seed)
         net = twin.TorchTwin(config.arch, config.image_size, config.head, generator=generator)
@@ -272,7 +273,7 @@ def divergence(twin, config, collection, report_steps, threads):
     optimizer = twin.KerasAdam(net.params.values(), config.lr, config.beta1, config.beta2, config.eps)
     rows, t, last = [], 0, max(report_steps)
     while t < last:
-        order = shuffle_rng.permutation(split.train)  # one epoch, as minimtl's Trainer draws it
+        order = shuffle_rng.permutation(split.train)  # one epoch, as minimtl's epoch_batches draws it
         for start in range(0, len(order), config.batch_size):
             index = order[start : start + config.batch_size]
             x = to_input(collection.images[index])

@@ -10,7 +10,7 @@ import numpy as np
 
 from minimtl.data import make_phantoms
 from minimtl.data.augment import augment_batch
-from minimtl.study.plots import plt, save_figure
+from minimtl.study.run.plots import plt, save_figure
 
 HERE = Path(__file__).resolve().parent
 

@@ -11,7 +11,16 @@ import zlib
 import numpy as np
 from PIL import Image
 
-__all__ = ["gray", "write_image", "add_png_chunk", "build_kermany", "build_nlm", "build_generic", "KERMANY_FILES"]
+__all__ = [
+    "gray",
+    "write_image",
+    "add_png_chunk",
+    "build_kermany",
+    "build_nlm",
+    "build_generic",
+    "build_external",
+    "KERMANY_FILES",
+]
 
 _seeds = itertools.count(1000)
 
@@ -83,4 +92,14 @@ def build_generic(root, counts):
         (root / cls).mkdir(parents=True, exist_ok=True)
         for k in range(count):
             write_image(root / cls / f"img{k}.png")
+    return root
+
+
+def build_external(root, sites):
+    """Write an external TB set ``root/<site>/{normal,tb}/<site>-<class><k>.<suffix>``: sites is
+    {site: (normal count, tb count, suffix)}, e.g. {"da": (4, 4, "jpg"), "db": (3, 2, "png")}."""
+    for site, (normal, tb, suffix) in sites.items():
+        for cls, count in (("normal", normal), ("tb", tb)):
+            for k in range(count):
+                write_image(root / site / cls / f"{site}-{cls}{k}.{suffix}")
     return root

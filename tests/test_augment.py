@@ -5,12 +5,13 @@ import signal
 import numpy as np
 import pytest
 
+import minimtl.training.loop as loop_module
 from minimtl.data import make_phantoms
 from minimtl.data.augment import augment_batch
 from minimtl.data.transforms import zoom
-from minimtl.study.run import train_and_report
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
-from minimtl.training.train import Trainer, TrainingInterrupted
+from minimtl.training.train import TrainingInterrupted
 
 
 def images(n=8, side=64, seed=0):
@@ -55,19 +56,19 @@ def test_a_resumed_augmented_run_ends_bit_identical(tmp_path, monkeypatch):
     with np.load(tmp_path / "straight" / "checkpoint.npz") as a, np.load(tmp_path / "plain" / "checkpoint.npz") as b:
         assert not np.array_equal(a["param/trunk.conv.W"], b["param/trunk.conv.W"])  # augmentation acted
 
-    real_step, calls = Trainer.step, {"n": 0}
+    real_step, calls = loop_module.train_on_batch, {"n": 0}
 
-    def ctrl_c_in_epoch_two(self, batch_index, augment_rng=None):
+    def ctrl_c_in_epoch_two(*args):
         calls["n"] += 1
-        result = real_step(self, batch_index, augment_rng)
+        result = real_step(*args)
         if calls["n"] == 9:  # a step inside epoch 2: the run saves where it is in the epoch
             signal.raise_signal(signal.SIGINT)
         return result
 
-    monkeypatch.setattr(Trainer, "step", ctrl_c_in_epoch_two)
+    monkeypatch.setattr(loop_module, "train_on_batch", ctrl_c_in_epoch_two)
     with pytest.raises(TrainingInterrupted):
         train_and_report(config, phantoms, tmp_path / "resumed", **quiet)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    monkeypatch.setattr(loop_module, "train_on_batch", real_step)
     resumed = train_and_report(config, phantoms, tmp_path / "resumed", resume=True, **quiet)
     assert resumed["tasks"] == straight["tasks"] and resumed["best_val"] == straight["best_val"]
     with np.load(tmp_path / "straight" / "checkpoint.npz") as a, np.load(tmp_path / "resumed" / "checkpoint.npz") as b:
@@ -97,13 +98,13 @@ def test_the_batched_steps_equal_the_transforms_one_image_at_a_time(monkeypatch)
 @pytest.mark.parametrize("side", [5, 12, 64])
 def test_the_kernel_gives_its_twins_bits(side):
     from minimtl.data import augment_numba, augment_reference
-    from minimtl.data.transforms import _positions
+    from minimtl.data.transforms import zoom_positions
 
     rng = np.random.default_rng(side)
     n = 3
     batch = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
-    rows = np.stack([_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
-    columns = np.stack([_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
+    rows = np.stack([zoom_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
+    columns = np.stack([zoom_positions(side, z, s) for z, s in zip(rng.uniform(0.9, 1.1, n), rng.uniform(-3, 3, n))])
     contrasts = rng.uniform(0.8, 1.2, n)
     tables = rng.integers(0, 256, (n, 256), dtype=np.uint8)
     fast, slow = np.empty_like(batch), np.empty_like(batch)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from minimtl.commands import main
 from minimtl.data import make_phantoms
-from minimtl.study.run import evaluate_saved_run
+from minimtl.study.run.saved_run import evaluate_saved_run, open_saved_run
 from minimtl.training.models import ARCHITECTURES
 
 RATE_KEYS = {"precision", "recall", "specificity", "npv", "accuracy"}
@@ -101,7 +101,7 @@ def test_an_existing_run_is_not_overwritten(tmp_path, no_data):
 def test_evaluate_on_other_images_scores_every_image_of_the_task(tmp_path, no_data):
     assert run_cli(run_args(no_data, tmp_path, "e")).exit_code == 0
     other_site = make_phantoms(n_per_class=9, image_size=12, seed=9)  # not the run's images
-    metrics = evaluate_saved_run(tmp_path / "e", other_site)
+    metrics = evaluate_saved_run(open_saved_run(tmp_path / "e"), other_site)
     assert metrics["scope"].startswith("every image")
     assert metrics["tasks"]["tb"]["n"] == int((other_site.dataset == "tb").sum())
     assert set(metrics["tasks"]) == {"tb"}
@@ -120,3 +120,23 @@ def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path, no_d
     assert json.loads(last.output)["tasks"] == metrics["tasks"]
     text = run_cli(["evaluate", str(tmp_path / "w")]).output
     assert "the model of the best validation epoch (best)" in text
+
+
+def test_a_run_that_lost_its_best_model_says_so_and_stops(tmp_path, no_data):
+    """A run with a validation split stands for its best epoch (report.md says so). Without best-tb.npz,
+    evaluate and explain must not score the last epoch in its place: they stop, naming the missing file
+    and the way on (--weights last), which still works; --weights best names the same cause, not a
+    missing validation split. A run without a validation split says that it had none."""
+    assert run_cli(run_args(no_data, tmp_path, "lost", "single-tb", 12, 2, "--split", "patient")).exit_code == 0
+    (tmp_path / "lost" / "best-tb.npz").unlink()  # per-task selection: the TB task's own best epoch
+    for command in (["evaluate"], ["explain", "--images", "1"], ["explain", "--images", "1", "--weights", "best"]):
+        result = CliRunner().invoke(main, [command[0], str(tmp_path / "lost"), *command[1:]])
+        assert result.exit_code != 0, result.output
+        assert "stands for the model of its best validation epoch" in result.output
+        assert "best-tb.npz, which holds it, is missing" in result.output and "--weights last" in result.output
+        assert "no validation split" not in result.output and "last epoch (last)" not in result.output
+    last = CliRunner().invoke(main, ["evaluate", str(tmp_path / "lost"), "--weights", "last"])
+    assert last.exit_code == 0 and "the model of the last epoch (last)" in last.output
+    assert run_cli(run_args(no_data, tmp_path, "noval", "single-tb", 12, 1, "--val-fraction", "0")).exit_code == 0
+    no_validation = CliRunner().invoke(main, ["explain", str(tmp_path / "noval"), "--weights", "best"])
+    assert no_validation.exit_code != 0 and "had no validation split (--val-fraction 0)" in no_validation.output

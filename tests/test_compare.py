@@ -8,17 +8,19 @@ from click.testing import CliRunner
 from scipy import stats
 
 from minimtl.commands import main
-from minimtl.study.compare import summarise
-from minimtl.study.compare_report import render_table
-from minimtl.study.delong import delong_test
-from minimtl.study.statistics import (
+from minimtl.data import make_phantoms
+from minimtl.study.compare.comparison import choose_variants, run_comparison
+from minimtl.study.compare.delong import delong_test
+from minimtl.study.compare.report import render_table
+from minimtl.study.compare.statistics import (
     delong_per_seed,
     detectable_difference,
     mean_interval,
     paired_differences,
     single_seed_detectable,
 )
-from minimtl.study.variants import ALL_VARIANTS, rows_of, run_config
+from minimtl.study.compare.summarise import summarise
+from minimtl.study.compare.variants import ALL_VARIANTS, rows_of, run_config, with_partners
 from minimtl.training.config import RunConfig
 from minimtl.training.metrics import predicts_one_class
 
@@ -165,6 +167,29 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
 def test_compare_rejects_unknown_variants(tmp_path):
     result = CliRunner().invoke(main, ["compare", "--variants", "resnet", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "--variants" in result.output
+    with pytest.raises(ValueError, match=r"unknown variant\(s\) \['resnet'\]"):
+        choose_variants(["single-tb", "resnet"])
+
+
+def test_a_comparison_is_one_library_call(tmp_path):
+    """No command line: choose the variants (a variant beyond the study brings its baseline), run,
+    and get the rows back, with the same files written as the command writes."""
+    variants = choose_variants(["single-tb+augment"])
+    assert [v.name for v in variants] == ["single-tb+augment", "single-tb"]
+    phantoms = make_phantoms(n_per_class=8, image_size=12, seed=0)
+    lines = []
+    base = RunConfig(image_size=12, epochs=1, batch_size=4)
+    comparison = run_comparison(base, variants, "study", [0, 1], tmp_path, lambda crop: phantoms, log=lines.append)
+    assert comparison.settings["variants"] == ["single-tb+augment", "single-tb"]
+    assert comparison.settings["epochs"] == 1 and comparison.settings["split"] == "random"
+    assert set(comparison.summary) == {"single-task", "single-tb + augment"}
+    assert comparison.summary["single-tb + augment"]["tb"]["paired_with"] == "single-task"
+    assert comparison.reshuffled is None and comparison.train_overlap is None
+    assert sorted(comparison.per_run) == [(n, s) for n in ("single-tb", "single-tb+augment") for s in (0, 1)]
+    for name in comparison.files:
+        assert (tmp_path / name).is_file()
+    assert "SYNTHETIC" in (tmp_path / "table.md").read_text()
+    assert any(line.startswith("4 runs (single-tb+augment, single-tb x seeds [0, 1])") for line in lines)
 
 
 def test_paired_differences_give_wilcoxon_and_seed_counts():
@@ -261,3 +286,37 @@ def test_an_option_is_paired_with_its_baseline_on_site_separation_and_every_shif
     low, high = border["ci95"]
     assert "| multi-task 64 + augment | multi-task 64 | -0.005 [" in table
     assert f"| +0.100 [{low:+.3f}, {high:+.3f}] | +0.085 [" in table  # border, then zoom: the summary's order
+
+
+def test_the_negatives_control_is_paired_with_single_tb_and_with_multitask64():
+    assert with_partners(["single-tb-negatives"]) == ["single-tb-negatives", "single-tb", "multitask64"]
+    assert with_partners(["multitask64+augment", "multitask64"]) == ["multitask64+augment", "multitask64"]
+    per_run = {}
+    for seed, (single, control, multi) in enumerate([(0.70, 0.74, 0.78), (0.80, 0.81, 0.80), (0.60, 0.66, 0.70)]):
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(single)}}
+        per_run[("single-tb-negatives", seed)] = {"tasks": {"tb": fake_metrics(control)}}
+        per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(multi), "pneumonia": fake_metrics(0.9)}}
+    variants = [ALL_VARIANTS[n] for n in ("single-tb", "multitask64", "single-tb-negatives")]
+    rows, paired = rows_of(variants)
+    row = "single-tb, Kermany as TB negatives"
+    assert rows[row] == {"tb": "single-tb-negatives"} and paired[row] == "single-task"
+    cells = summarise(per_run, [0, 1, 2], variants=variants)[row]
+    assert list(cells) == ["tb"]  # no pneumonia head, no pneumonia row
+    assert cells["tb"]["recall"]["vs_baseline"]["per_seed"] == pytest.approx([0.04, 0.01, 0.06])  # - single-tb
+    assert cells["tb"]["also_vs"]["row"] == "multi-task 64"
+    assert cells["tb"]["also_vs"]["recall"]["per_seed"] == pytest.approx([-0.04, 0.01, -0.04])  # - multitask64
+
+
+def test_the_negatives_control_takes_every_option_as_a_tb_only_row_paired_with_the_control():
+    variant = ALL_VARIANTS["single-tb-negatives+all"]
+    assert (variant.arch, variant.baseline) == ("single-tb-negatives", "single-tb-negatives")
+    assert with_partners(["single-tb-negatives+all"]) == [
+        "single-tb-negatives+all",
+        "single-tb-negatives",
+        "single-tb",
+        "multitask64",
+    ]
+    rows, paired = rows_of([ALL_VARIANTS[n] for n in with_partners(["single-tb-negatives+all"])])
+    row = "single-tb, Kermany as TB negatives + all"
+    assert rows[row] == {"tb": "single-tb-negatives+all"}  # scored on TB only, like its baseline
+    assert paired[row] == "single-tb, Kermany as TB negatives"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from minimtl.study.delong import bootstrap_auc_difference, delong_test, placements
+from minimtl.study.compare.delong import bootstrap_auc_difference, delong_test, placements
 from minimtl.training.metrics import roc_auc
 
 

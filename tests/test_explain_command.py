@@ -11,13 +11,12 @@ from minimtl.commands import main
 from minimtl.commands.options import PHANTOM_SEED, PHANTOMS_PER_CLASS
 from minimtl.data import make_phantoms
 from minimtl.data.transforms import change_gamma
-from minimtl.study.explain_maps import METHODS, OUTCOMES
-from minimtl.study.run import RunError, standing_weights
-from minimtl.study.saved_run import open_saved_run
-from minimtl.study.shift_test import SHIFTS, shift_test, shift_test_of
-from minimtl.study.site_separation import site_separation, site_separation_of
+from minimtl.nn.losses import softmax
+from minimtl.study.explain.maps import METHODS, OUTCOMES
+from minimtl.study.explain.shift_test import SHIFTS, shift_test, shift_test_of
+from minimtl.study.explain.site_separation import site_separation, site_separation_of
+from minimtl.study.run.saved_run import RunError, open_saved_run
 from minimtl.training.metrics import roc_auc
-from minimtl.training.tasks import softmax
 
 SIZE = 16  # "PA ERECT" (31 px wide) does not fit: the text shift is reported as skipped
 
@@ -51,7 +50,7 @@ def test_explain_writes_figures_numbers_and_a_report(runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output and "site separation" in result.output
     document = json.loads((out / "explain.json").read_text())
-    assert document["synthetic"] is True and document["weights"] == standing_weights(runs / "multitask64")
+    assert document["synthetic"] is True and document["weights"] == open_saved_run(runs / "multitask64").chosen_weights
     assert set(document["site_separation"]["tasks"]) == {"tb", "pneumonia"}
     for entry in document["site_separation"]["tasks"].values():
         assert 0 <= entry["auc"] <= 1 and entry["separation"] == max(entry["auc"], 1 - entry["auc"])
@@ -97,35 +96,40 @@ def test_bad_input_gets_a_one_line_error(runs, tmp_path):
     assert not_a_run.exit_code != 0 and "not a minimtl run folder" in not_a_run.output
     bare = tmp_path / "bare"
     shutil.copytree(runs / "single-tb", bare, ignore=shutil.ignore_patterns("*.npz"))
-    no_checkpoint = invoke(["explain", bare])
+    no_checkpoint = invoke(["explain", bare, "--weights", "last"])
     assert no_checkpoint.exit_code != 0 and "no checkpoint.npz" in no_checkpoint.output
-    no_best = invoke(["explain", bare, "--weights", "best"])
-    assert no_best.exit_code != 0 and "no best.npz" in no_best.output
+    for asked in ([], ["--weights", "best"]):  # the run stands for its best epoch, whose file is gone
+        no_best = invoke(["explain", bare, *asked])
+        assert no_best.exit_code != 0 and "best-tb.npz, which holds it, is missing" in no_best.output
 
 
 def test_single_task_runs_score_the_other_hospital_on_the_multitask_runs_test_images(runs, phantoms):
-    single = open_saved_run(runs / "single-tb", phantoms)
-    multi = open_saved_run(runs / "multitask64", phantoms)
-    assert not np.any(phantoms.dataset[single.test] == "pneumonia")  # it never saw (nor tested) Kermany
-    np.testing.assert_array_equal(single.full_test, multi.full_test)  # the same seed, the same test images
-    np.testing.assert_array_equal(multi.full_test, multi.test)
+    single = open_saved_run(runs / "single-tb")
+    multi = open_saved_run(runs / "multitask64")
+    assert not np.any(
+        phantoms.dataset[single.test_images(phantoms)] == "pneumonia"
+    )  # it never saw (nor tested) Kermany
+    single_full, multi_full = single.full_test(phantoms)[0], multi.full_test(phantoms)[0]
+    np.testing.assert_array_equal(single_full, multi_full)  # the same seed, the same test images
+    np.testing.assert_array_equal(multi_full, multi.test_images(phantoms))
     separation = site_separation(runs / "single-tb", phantoms)
     assert set(separation["tasks"]) == {"tb"}
     assert separation["groups"]["pneumonia"]["normal_test_images"] > 0
     # the AUC's orientation, recomputed by hand: Shenzhen-side (tb) normals are the positives
-    test = single.full_test
+    test = single_full
     normals = {d: test[(phantoms.dataset[test] == d) & (phantoms.labels[test] == 0)] for d in ("tb", "pneumonia")}
-    logits = single.logits(phantoms.images, np.r_[normals["tb"], normals["pneumonia"]])["tb"]
+    logits = single.logits("tb", phantoms.images, np.r_[normals["tb"], normals["pneumonia"]])["tb"]
     p_tb = softmax(logits)[:, 1]
     label = np.r_[np.ones(len(normals["tb"])), np.zeros(len(normals["pneumonia"]))]
     assert separation["tasks"]["tb"]["auc"] == pytest.approx(roc_auc(label, p_tb), abs=1e-12)
 
 
 def test_a_score_that_ignores_the_image_cannot_separate_the_sites_nor_shift(runs, phantoms):
-    run = open_saved_run(runs / "multitask64", phantoms)
-    for name, array in run.model.params.items():  # constant logits: every image gets the same score
-        if name.endswith("dense1.W"):
-            array[...] = 0
+    run = open_saved_run(runs / "multitask64")
+    for task in ("tb", "pneumonia"):  # each task's own model (per-task selection)
+        for name, array in run.model_for(task).params.items():  # constant logits: every image gets the same score
+            if name.endswith("dense1.W"):
+                array[...] = 0
     for entry in site_separation_of(run, phantoms)["tasks"].values():
         assert entry["auc"] == 0.5  # every pair tied: one half each
     shifted = shift_test_of(run, phantoms, tasks=["tb"])["tasks"]["tb"]["shifted"]
@@ -134,14 +138,14 @@ def test_a_score_that_ignores_the_image_cannot_separate_the_sites_nor_shift(runs
 
 def test_an_identity_shift_changes_nothing(runs, phantoms):
     identity = {"gamma-1": ("gamma 1 (no change)", change_gamma, {"gamma": 1.0})}
-    run = open_saved_run(runs / "multitask64", phantoms)
+    run = open_saved_run(runs / "multitask64")
     result = shift_test_of(run, phantoms, shifts=identity)
     for task in ("tb", "pneumonia"):
         assert result["tasks"][task]["shifted"]["gamma-1"]["auc_change"] == 0.0
     plain = shift_test(runs / "multitask64", phantoms)  # the plain function on a run folder, as compare calls it
-    assert plain["weights"] == standing_weights(runs / "multitask64") and set(plain["tasks"]) == {"tb", "pneumonia"}
+    assert plain["weights"] == run.chosen_weights and set(plain["tasks"]) == {"tb", "pneumonia"}
 
 
 def test_other_images_are_refused(runs):
     with pytest.raises(RunError, match="other images"):
-        open_saved_run(runs / "multitask64", make_phantoms(n_per_class=5, image_size=SIZE, seed=1))
+        open_saved_run(runs / "multitask64").test_images(make_phantoms(n_per_class=5, image_size=SIZE, seed=1))

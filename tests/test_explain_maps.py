@@ -1,8 +1,8 @@
-"""The lung box and the share of saliency outside it (minimtl.study.explain_maps), by hand."""
+"""The lung box and the share of saliency outside it (minimtl.study.explain.maps), by hand."""
 
 import numpy as np
 
-from minimtl.study.explain_maps import LUNG_BOX, box_mask, outside_share, task_streams
+from minimtl.study.explain.maps import LUNG_BOX, box_mask, outside_share, task_streams
 
 
 def test_the_box_is_the_stated_rows_and_columns():

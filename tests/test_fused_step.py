@@ -16,7 +16,7 @@ from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
 from minimtl.training.steps import ReadableStep, make_step
 from minimtl.training.tasks import head_targets
-from minimtl.training.train import Trainer
+from minimtl.training.train import DurableRun
 
 CASES = [
     ("single-tb", "softmax"),
@@ -166,7 +166,7 @@ def test_trainer_fused_and_readable_steps_train_the_same_weights(tmp_path):
     quiet = {"progress": None, "log": lambda line: None}
     trainers = {}
     for step in ("fused", "readable"):
-        trainer = Trainer(replace(config, step=step), phantoms, tmp_path / step, **quiet)
+        trainer = DurableRun(replace(config, step=step), phantoms, tmp_path / step, **quiet)
         trainer.make_or_load_split()
         trainer.fit()
         trainers[step] = trainer

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from minimtl.kernels import KERNELS_ENV, chosen
+from minimtl.kernels import KERNELS_ENV, chosen, dense_numba, dense_reference
 
 STEPS_SCRIPT = """
 import sys
@@ -18,6 +18,7 @@ import numpy as np
 from minimtl.nn.layers import conv2d, dense
 from minimtl.nn import optim
 from minimtl.fast import fused_step
+from minimtl.data import augment
 from minimtl.nn.optim import Adam
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
@@ -25,7 +26,7 @@ from minimtl.training.steps import make_step
 from minimtl.training.tasks import head_targets
 
 print(conv2d.conv2d_kernels.__name__, dense.dense_kernels.__name__, optim.adam_kernels.__name__,
-      fused_step.fused_kernels.__name__)
+      fused_step.fused_kernels.__name__, augment.augment_kernels.__name__)
 saved = {}
 for kind in ("readable", "fused"):
     rng = np.random.default_rng(0)
@@ -57,6 +58,7 @@ def test_reference_kernels_train_like_the_numba_kernels(tmp_path):
         "minimtl.kernels.dense_reference",
         "minimtl.kernels.adam_reference",
         "minimtl.fast.fused_step_reference",
+        "minimtl.data.augment_reference",
     ]
     names, fast = run_steps(tmp_path, "numba")
     assert names == [
@@ -64,6 +66,7 @@ def test_reference_kernels_train_like_the_numba_kernels(tmp_path):
         "minimtl.kernels.dense_numba",
         "minimtl.kernels.adam_numba",
         "minimtl.fast.fused_step_numba",
+        "minimtl.data.augment_numba",
     ]
     assert set(reference.files) == set(fast.files)
     for name in reference.files:  # float32, two Adam steps: the same weights to rounding
@@ -73,6 +76,8 @@ def test_reference_kernels_train_like_the_numba_kernels(tmp_path):
 def test_an_unknown_kernel_set_is_named(monkeypatch):
     monkeypatch.setenv(KERNELS_ENV, "cuda")
     with pytest.raises(ValueError, match="MINIMTL_KERNELS='cuda' is not a kernel set: use 'numba'"):
-        chosen("minimtl.kernels.dense")
+        chosen(dense_numba, dense_reference)
     monkeypatch.setenv(KERNELS_ENV, "")
-    assert chosen("minimtl.kernels.dense").__name__ == "minimtl.kernels.dense_numba"
+    assert chosen(dense_numba, dense_reference) is dense_numba
+    monkeypatch.setenv(KERNELS_ENV, "reference")
+    assert chosen(dense_numba, dense_reference) is dense_reference

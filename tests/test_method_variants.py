@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from minimtl.study.compare_runs import plan_commands
-from minimtl.study.variants import ALL_VARIANTS, METHOD_OPTIONS, rows_of, run_config
+from minimtl.study.compare.runs import plan_commands
+from minimtl.study.compare.variants import ALL_VARIANTS, METHOD_OPTIONS, rows_of, run_config
 from minimtl.training.config import RunConfig
 from minimtl.training.multitask_update import check_method_options
 

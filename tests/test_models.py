@@ -31,6 +31,7 @@ STUDY = {  # arch: (layers, the study's parameter count)
     "multiclass": (TRUNK + head("multiclass", 64, 3), 132_129_347),
     "multitask64": (TRUNK + head("tb", 64, 2) + head("pneumonia", 64, 2), 264_258_244),
     "multitask32": (TRUNK + head("tb", 32, 2) + head("pneumonia", 32, 2), 132_129_284),
+    "single-tb-negatives": (TRUNK + head("tb", 64, 2), 132_129_282),  # single-tb's network (not the study's)
 }
 
 

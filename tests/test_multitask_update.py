@@ -8,18 +8,21 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import minimtl.training.loop as loop_module
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms, to_input
 from minimtl.fast.fused_step import FusedStep
 from minimtl.nn.optim import Adam
-from minimtl.study.run import read_config, train_and_report
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
+from minimtl.training.loop import seed_streams
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.multitask_update import check_method_options, readable_if_needed
 from minimtl.training.objective import total_loss
 from minimtl.training.steps import ReadableStep, make_step
 from minimtl.training.tasks import head_targets
-from minimtl.training.train import Trainer, TrainingInterrupted, seed_streams
+from minimtl.training.train import DurableRun, TrainingInterrupted
 
 QUIET = {"progress": None, "log": lambda line: None}
 
@@ -39,7 +42,7 @@ def config(**changes):
 
 
 def trained(cfg, collection, run_dir):
-    trainer = Trainer(cfg, collection, run_dir, **QUIET)
+    trainer = DurableRun(cfg, collection, run_dir, **QUIET)
     trainer.make_or_load_split()
     trainer.fit()
     return trainer
@@ -118,21 +121,21 @@ def test_interrupt_then_resume_is_bit_identical(phantoms, tmp_path, monkeypatch,
     cfg = config(**changes)
     collection = small(phantoms, cfg.image_size)
     train_and_report(cfg, collection, tmp_path / "straight", **QUIET)
-    real_step, calls = Trainer.step, {"n": 0}
+    real_step, calls = loop_module.train_on_batch, {"n": 0}
 
-    def step_then_stop(self, batch_index, augment_rng=None):
+    def step_then_stop(*args):
         calls["n"] += 1
-        result = real_step(self, batch_index, augment_rng)
+        result = real_step(*args)
         if calls["n"] == at_step:
             if how == "crash":
                 raise Crash()
             signal.raise_signal(signal.SIGINT)
         return result
 
-    monkeypatch.setattr(Trainer, "step", step_then_stop)
+    monkeypatch.setattr(loop_module, "train_on_batch", step_then_stop)
     with pytest.raises(TrainingInterrupted if how == "ctrl-c" else Crash):
         train_and_report(cfg, collection, tmp_path / "resumed", **QUIET)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    monkeypatch.setattr(loop_module, "train_on_batch", real_step)
     train_and_report(cfg, collection, tmp_path / "resumed", resume=True, **QUIET)
 
     stored = {}
@@ -156,7 +159,7 @@ def test_methods_are_recorded_and_the_history_has_their_columns(phantoms, tmp_pa
     train_and_report(config(weighting="mgda", step="readable", epochs=1), collection, tmp_path / "run", **QUIET)
     stored = json.loads((tmp_path / "run" / "config.json").read_text())["options"]
     assert (stored["weighting"], stored["trunk"], stored["conflict_every"]) == ("mgda", "study", 2)
-    assert read_config(tmp_path / "run")[0] == config(weighting="mgda", step="readable", epochs=1)
+    assert open_saved_run(tmp_path / "run").config == config(weighting="mgda", step="readable", epochs=1)
     header = (tmp_path / "run" / "history.csv").read_text().splitlines()[0].split(",")
     assert {"conflict_cosine", "conflict_negative", "conflict_steps", "mgda_weight_tb"} <= set(header)
     single = make_phantoms(n_per_class=6, image_size=12, seed=1)

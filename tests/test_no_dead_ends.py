@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 import minimtl.common.atomic as atomic_module
-import minimtl.training.train as train_module
+import minimtl.training.loop as loop_module
 from minimtl.commands import main
 from minimtl.common.atomic import TEMP_PREFIX, write_text
 from minimtl.common.lock import claim
 from minimtl.data import make_phantoms
-from minimtl.study.run import train_and_report
+from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
 from minimtl.training.memory import NotEnoughMemory, check_memory
 from tests.data_fixtures import build_nlm, write_image
@@ -83,7 +83,7 @@ def test_a_run_without_checkpoint_restarts_on_resume(tmp_path, no_data, straight
     def nan_loss(logits, targets):
         return float("nan"), {}, {}
 
-    monkeypatch.setattr(train_module, "total_loss", nan_loss)
+    monkeypatch.setattr(loop_module, "total_loss", nan_loss)
     result = cli("run", *TINY, "--data-dir", no_data, "--out", tmp_path, "--name", "run")
     message = short_message(result)
     assert "No checkpoint was written" in message and "last good checkpoint" not in message
@@ -134,7 +134,7 @@ def test_kill_inside_a_checkpoint_write_leaves_a_resumable_run(tmp_path, no_data
 def test_a_run_stopped_while_writing_its_report_is_not_finished(tmp_path, no_data, straight, monkeypatch):
     """metrics.json marks a run finished (compare reuses it, --resume stops at it): it is written after
     the plots and report.md, so a run killed among them is resumed and writes them all again."""
-    import minimtl.study.run as run_module
+    import minimtl.study.run.write as run_module
 
     def disk_gone(*args, **kwargs):
         raise OSError(errno.EIO, "Input/output error")
@@ -259,9 +259,11 @@ def test_folders_that_are_not_runs_and_broken_runs_are_named(tmp_path, no_data, 
     assert "config.json is damaged" in short_message(cli("run", "--resume", broken))
     no_checkpoint = tmp_path / "no-checkpoint"
     subprocess.run(["cp", "-r", str(straight), str(no_checkpoint)], check=True)
-    for name in ("checkpoint.npz", "best.npz"):
+    for name in ("checkpoint.npz", "best-tb.npz", "best-pneumonia.npz"):
         (no_checkpoint / name).unlink()
-    assert "has no checkpoint.npz" in short_message(cli("evaluate", no_checkpoint))
+    assert "best-tb.npz, which holds it, is missing" in short_message(cli("evaluate", no_checkpoint))
+    message = short_message(cli("evaluate", no_checkpoint, "--weights", "last"))
+    assert "has no checkpoint.npz" in message and "deleted or not copied" in message
     no_split = tmp_path / "no-split"
     subprocess.run(["cp", "-r", str(straight), str(no_split)], check=True)
     (no_split / "split.json").unlink()
@@ -406,7 +408,7 @@ def test_every_output_of_a_phantom_run_says_synthetic(straight):
         header, *rows = (straight / name).read_text().splitlines()
         assert header.split(",")[-1] == "synthetic" and all(row.endswith(",1") for row in rows)
     report = (straight / "report.md").read_text()
-    assert "`best.npz`" in report and "SYNTHETIC" in report
+    assert "`best-tb.npz`" in report and "`best-pneumonia.npz`" in report and "SYNTHETIC" in report
 
 
 def test_help_texts_and_plurals():

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minimtl.kernels import chosen
+from minimtl.kernels import chosen, conv2d_numba, conv2d_reference
 from minimtl.nn.optim import Adam
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.objective import total_loss
@@ -53,7 +53,7 @@ _spec = importlib.util.spec_from_file_location(
 )
 twin_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(twin_module)
-conv_kernels = chosen("minimtl.kernels.conv2d")
+conv_kernels = chosen(conv2d_numba, conv2d_reference)
 
 IMAGE_SIZE = 16
 STEPS = 50

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from minimtl.training.models import ARCHITECTURES
-from minimtl.training.tasks import head_targets, sigmoid, softmax, task_predictions
+from minimtl.nn.losses import sigmoid, softmax
+from minimtl.training.models import ARCHITECTURES, check_arch_and_head
+from minimtl.training.tasks import head_targets, task_predictions
 
 DATASET = np.array(["tb", "pneumonia", "tb", "pneumonia"])
 LABELS = np.array([1, 1, 0, 0])
@@ -34,6 +35,23 @@ def test_single_task_head_sees_its_own_labels():
     targets = head_targets(ARCHITECTURES["single-tb"], np.array(["tb", "tb"]), np.array([0, 1]))
     assert list(targets) == ["tb"]
     assert targets["tb"][0].tolist() == [0, 1]
+
+
+def test_the_negatives_control_gets_multitask64s_tb_targets_and_no_pneumonia_head():
+    control = head_targets(ARCHITECTURES["single-tb-negatives"], DATASET, LABELS, "negative")
+    multitask = head_targets(ARCHITECTURES["multitask64"], DATASET, LABELS, "negative")
+    assert list(control) == ["tb"]
+    assert control["tb"][0].tolist() == multitask["tb"][0].tolist() == [1, 0, 0, 0]  # Kermany: TB negative
+    assert control["tb"][1].tolist() == multitask["tb"][1].tolist() == [1, 1, 1, 1]
+    spec = ARCHITECTURES["single-tb-negatives"]
+    assert spec.datasets == ("tb", "pneumonia") and spec.tasks == ("tb",)  # trains on both, scored on TB only
+
+
+def test_the_negatives_control_refuses_to_ignore_its_extra_images():
+    with pytest.raises(ValueError, match="--other-labels ignore"):
+        check_arch_and_head("single-tb-negatives", "softmax", "ignore")
+    assert check_arch_and_head("multitask64", "softmax", "ignore").name == "multitask64"
+    assert check_arch_and_head("single-tb", "softmax", "ignore").name == "single-tb"  # nothing else to mask
 
 
 def test_unknown_policy_is_an_error():

@@ -1,4 +1,4 @@
-"""The training loop: determinism, Ctrl-C and resume, divergence."""
+"""A run folder's training (DurableRun): determinism, Ctrl-C and resume, divergence, patience."""
 
 import json
 import signal
@@ -6,13 +6,15 @@ import signal
 import numpy as np
 import pytest
 
-import minimtl.training.train as train_module
+import minimtl.training.loop as loop_module
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms
-from minimtl.study.run import train_and_report
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import load_checkpoint
 from minimtl.training.config import RunConfig
-from minimtl.training.train import Trainer, TrainingDiverged, TrainingInterrupted
+from minimtl.training.loop import TrainingDiverged
+from minimtl.training.train import DurableRun, TrainingInterrupted
 
 QUIET = {"progress": None, "log": lambda line: None}
 
@@ -28,8 +30,8 @@ def config(**changes):
     return RunConfig(**base)
 
 
-def final_weights(run_dir):
-    with np.load(RunFolder(run_dir).checkpoint) as stored:
+def final_weights(run_dir, name="checkpoint.npz"):
+    with np.load(RunFolder(run_dir).path / name) as stored:
         return {key: stored[key].copy() for key in stored.files if key.startswith("param/")}
 
 
@@ -49,7 +51,7 @@ def test_another_seed_gives_other_weights(phantoms, tmp_path):
 
 
 def steps_per_epoch(run_dir):
-    trainer = Trainer(config(), make_phantoms(n_per_class=6, image_size=12, seed=1), run_dir, **QUIET)
+    trainer = DurableRun(config(), make_phantoms(n_per_class=6, image_size=12, seed=1), run_dir, **QUIET)
     return -(-len(trainer.make_or_load_split().train) // config().batch_size)
 
 
@@ -62,23 +64,23 @@ def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp
     train_and_report(config(), phantoms, tmp_path / "straight", **QUIET)
     interrupt_at_step = (epoch - 1) * steps_per_epoch(tmp_path / "straight") + step
 
-    real_step = Trainer.step
+    real_step = loop_module.train_on_batch
     calls = {"n": 0}
 
-    def step_then_ctrl_c(self, batch_index, augment_rng=None):
+    def step_then_ctrl_c(*args):
         calls["n"] += 1
-        result = real_step(self, batch_index, augment_rng)
+        result = real_step(*args)
         if calls["n"] == interrupt_at_step:
             if how == "crash":
                 raise Crash()
             signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C during this step
         return result
 
-    monkeypatch.setattr(Trainer, "step", step_then_ctrl_c)
+    monkeypatch.setattr(loop_module, "train_on_batch", step_then_ctrl_c)
     inherited = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
     with pytest.raises(TrainingInterrupted if how == "ctrl-c" else Crash):
         train_and_report(config(), phantoms, tmp_path / "resumed", **QUIET)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    monkeypatch.setattr(loop_module, "train_on_batch", real_step)
     assert signal.getsignal(signal.SIGINT) is inherited  # the handler it found is put back
 
     metrics = train_and_report(config(), phantoms, tmp_path / "resumed", resume=True, **QUIET)
@@ -88,6 +90,10 @@ def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(phantoms, tmp
         assert np.array_equal(straight[key], resumed[key]), key
     straight_metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     assert metrics["tasks"] == straight_metrics["tasks"]
+    assert metrics["task_models"] == straight_metrics["task_models"]  # each task chose the same epoch
+    for name in ("best-tb.npz", "best-pneumonia.npz"):  # and kept the same weights for it
+        straight_best, resumed_best = (final_weights(tmp_path / which, name) for which in ("straight", "resumed"))
+        assert all(np.array_equal(straight_best[key], resumed_best[key]) for key in straight_best), name
     history = [line.split(",")[2] for line in (tmp_path / "resumed" / "history.csv").read_text().splitlines()]
     straight_history = [line.split(",")[2] for line in (tmp_path / "straight" / "history.csv").read_text().splitlines()]
     assert history == straight_history  # the train losses, interrupted epoch included
@@ -101,8 +107,8 @@ def test_diverged_loss_stops_and_keeps_the_last_good_checkpoint(phantoms, tmp_pa
     def nan_loss(logits, targets):
         return float("nan"), {}, {}
 
-    monkeypatch.setattr(train_module, "total_loss", nan_loss)
-    trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
+    monkeypatch.setattr(loop_module, "total_loss", nan_loss)
+    trainer = DurableRun(config(epochs=2), phantoms, run_dir, **QUIET)
     trainer.make_or_load_split()
     trainer.resume()
     with pytest.raises(TrainingDiverged, match="nan"):
@@ -114,35 +120,68 @@ def test_diverged_loss_stops_and_keeps_the_last_good_checkpoint(phantoms, tmp_pa
 def test_checkpoint_holds_adam_state_and_epoch(phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_and_report(config(epochs=2), phantoms, run_dir, **QUIET)
-    trainer = Trainer(config(epochs=2), phantoms, run_dir, **QUIET)
+    trainer = DurableRun(config(epochs=2), phantoms, run_dir, **QUIET)
     state = load_checkpoint(RunFolder(run_dir).checkpoint, trainer.params, trainer.optimizer)
     assert state["epoch"] == 2 and state["in_epoch"] is None
     assert trainer.optimizer.t == 2 * steps_per_epoch(run_dir)
     assert len(state["history"]) == 2
 
 
-def test_patience_stops_at_the_first_epoch_without_progress_and_records_why(phantoms, tmp_path, monkeypatch):
-    """Validation losses 1.0, 0.9, 0.95, 0.97, ...: with patience 2 the run stops after epoch 4 (two
-    epochs since the best, epoch 2), keeps epoch 2's weights as its model, and a resume trains no more."""
-    losses = iter([1.0, 0.9, 0.95, 0.97, 0.5, 0.4])
+@pytest.mark.parametrize("selection", ["per-task", "summed"])
+def test_patience_stops_at_the_first_epoch_without_progress_and_records_why(phantoms, tmp_path, monkeypatch, selection):
+    """Summed validation losses 1.0, 0.9, 0.95, 0.97, ...: with patience 2 the run stops after epoch 4 (two
+    epochs since the best, epoch 2), whatever the selection rule; it keeps epoch 2's weights as its model
+    (summed), or each task's own best epoch (per-task: TB 3, pneumonia 2), and a resume trains no more."""
+    losses = iter([(1.0, 0.5, 0.5), (0.9, 0.6, 0.3), (0.95, 0.4, 0.55), (0.97, 0.45, 0.52), (0.5, 0.1, 0.1)])
 
     def validate(self):
-        return {"val_loss": next(losses)}
+        total, tb, pneumonia = next(losses)
+        return {"val_loss": total, "val_task_loss_tb": tb, "val_task_loss_pneumonia": pneumonia}
 
-    monkeypatch.setattr(Trainer, "validate", validate)
+    monkeypatch.setattr(DurableRun, "validate", validate)
     lines = []
-    metrics = train_and_report(
-        config(epochs=6, patience=2), phantoms, tmp_path / "run", progress=None, log=lines.append
-    )
+    run_config = config(epochs=6, patience=2, selection=selection)
+    metrics = train_and_report(run_config, phantoms, tmp_path / "run", progress=None, log=lines.append)
     assert metrics["final_epoch"] == 4 and metrics["best_val"]["epoch"] == 2 and metrics["weights"] == "best"
     assert metrics["stopped"] == {"epoch": 4, "reason": "no better validation loss for 2 epochs (best: epoch 2)"}
     assert "stopped after epoch 4: no better validation loss for 2 epochs (best: epoch 2)" in lines
-    assert "Stopped early after epoch 4" in (tmp_path / "run" / "report.md").read_text()
-    resumed = Trainer(config(epochs=6, patience=2), phantoms, tmp_path / "run", **QUIET)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Stopped early after epoch 4" in report
+    epochs = {"tb": 3, "pneumonia": 2} if selection == "per-task" else {"tb": 2, "pneumonia": 2}
+    files = {"tb": "best-tb.npz", "pneumonia": "best-pneumonia.npz"} if selection == "per-task" else None
+    assert metrics["selection"] == selection
+    for task, epoch in epochs.items():
+        assert metrics["task_models"][task] == {
+            "weights": "best", "file": files[task] if files else "best.npz", "epoch": epoch
+        }  # fmt: skip
+        assert f"| {task} | {epoch} |" in report  # report.md says which epoch scores each task
+    saved = {path.name for path in (tmp_path / "run").glob("best*.npz")}
+    assert saved == (set(files.values()) if files else {"best.npz"})
+    resumed = DurableRun(run_config, phantoms, tmp_path / "run", **QUIET)
     resumed.make_or_load_split()
     resumed.resume()
     resumed.fit()
     assert resumed.epoch == 4  # a finished run stays finished
+
+
+def test_each_task_keeps_the_weights_of_its_own_best_validation_epoch(phantoms, tmp_path):
+    """Per-task selection on real validation losses: each task's epoch is the lowest of its own column
+    of history.csv, and its best-<task>.npz holds the weights a run stopped at that epoch ends with."""
+    metrics = train_and_report(config(epochs=4, lr=3e-3), phantoms, tmp_path / "run", **QUIET)
+    history = open_saved_run(tmp_path / "run").history
+    for task in ("tb", "pneumonia"):
+        column = [row[f"val_task_loss_{task}"] for row in history]
+        epoch = metrics["task_models"][task]["epoch"]
+        assert epoch == 1 + int(np.argmin(column))
+        shorter = tmp_path / f"until-{task}"
+        train_and_report(config(epochs=epoch, lr=3e-3), phantoms, shorter, **QUIET)
+        kept, reference = final_weights(tmp_path / "run", f"best-{task}.npz"), final_weights(shorter)
+        assert all(np.array_equal(kept[key], reference[key]) for key in reference), task
+    run = open_saved_run(tmp_path / "run")
+    assert run.epoch_for("tb") == metrics["task_models"]["tb"]["epoch"]
+    assert run.weights_file_for("pneumonia").name == "best-pneumonia.npz"
+    assert set(metrics["collapse"]) == {"tb", "pneumonia"}
+    assert all(verdict["decided_on"] == "validation" for verdict in metrics["collapse"].values())
 
 
 def test_patience_without_validation_is_ignored_with_a_message(phantoms, tmp_path):
@@ -152,3 +191,8 @@ def test_patience_without_validation_is_ignored_with_a_message(phantoms, tmp_pat
     )
     assert "--patience 1 is ignored: this run has no validation split" in lines
     assert metrics["final_epoch"] == 2 and metrics["stopped"] is None and metrics["weights"] == "last"
+    # without validation each task's model is the last epoch's, and its collapse is decided on its
+    # training images (still before the test)
+    assert metrics["selection"] is None
+    assert {m["weights"] for m in metrics["task_models"].values()} == {"last"}
+    assert all(v["decided_on"] == "training" and v["images"] > 0 for v in metrics["collapse"].values())

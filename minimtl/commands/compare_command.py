@@ -15,20 +15,12 @@ from minimtl.commands.options import (
     training_options,
     write_error_message,
 )
-from minimtl.common.atomic import write_text
-from minimtl.common.messages import plural
-from minimtl.study.compare import summarise
-from minimtl.study.compare_report import plot_metric_dots, plot_roc_curves, render_table, write_summary
-from minimtl.study.compare_runs import estimate_seconds, plan_commands, run_all
-from minimtl.study.variants import (
-    ALL_VARIANTS,
-    GENERALIZATION_OPTIONS,
-    METHOD_OPTIONS,
-    PROTOCOLS,
-    VARIANTS,
-    rows_of,
-    run_config,
-)
+from minimtl.data import DataError
+from minimtl.data.external import find_external_sites, load_external
+from minimtl.study.compare.comparison import choose_variants, comparison_configs, default_out, run_comparison
+from minimtl.study.compare.runs import plan_commands
+from minimtl.study.compare.variants import GENERALIZATION_OPTIONS, METHOD_OPTIONS, PROTOCOLS, VARIANTS
+from minimtl.study.run.external import set_name
 from minimtl.training.config import RunConfig
 from minimtl.training.train import TrainingInterrupted
 
@@ -46,7 +38,8 @@ from minimtl.training.train import TrainingInterrupted
     type=click.Choice(list(PROTOCOLS)),
     default="honest",
     show_default=True,
-    help="honest: patient split, validation, best-validation epoch; study: random split, no validation, last epoch",
+    help="honest: patient split, validation, each task's best validation epoch (--selection); study: random split, "
+    "no validation, last epoch",
 )
 @click.option(
     "--reshuffled-test",
@@ -60,8 +53,11 @@ from minimtl.training.train import TrainingInterrupted
     help="comma-separated variants to run: the study's models above, and beyond the study each of "
     "single-tb, multitask64 and multitask64-ignore with +"
     + ", +".join(GENERALIZATION_OPTIONS)
-    + " (e.g. multitask64+equalize), paired with the same model under the study's settings; and the multi-task "
-    "methods multitask64+" + ", multitask64+".join(METHOD_OPTIONS) + " (paired with multitask64)",
+    + " (e.g. multitask64+equalize), paired with the same model under the study's settings; the control "
+    "single-tb-negatives (single-tb trained on multitask64's TB labels: Kermany images as TB negatives), paired "
+    "with single-tb and multitask64; and the multi-task methods multitask64+"
+    + ", multitask64+".join(METHOD_OPTIONS)
+    + " (paired with multitask64)",
 )
 @training_options
 @data_options
@@ -84,54 +80,60 @@ from minimtl.training.train import TrainingInterrupted
     help="print one `python cli.py run ...` line per unfinished run (for GNU parallel, xargs -P or a Slurm array "
     "on machines sharing --out) and stop; run compare again afterwards to aggregate",
 )
+@click.option(
+    "--external",
+    "external_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="an external TB set (<root>/<site>/{normal,tb}/; repeatable): every finished run's TB model is scored on "
+    "each site and the tables gain its ROC-AUC, paired with each row's baseline (DeLong on the same images); "
+    "kept in each run's external/ folder. It scores finished models only: choose nothing by it",
+)
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
-    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, step, normalize, crop_borders,
-    augment, data_dir, image_size, crop, strict, out, jobs, plan, progress,
+    seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, selection, step, normalize,
+    crop_borders, augment, data_dir, image_size, crop, strict, out, jobs, plan, external_dirs, progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
     Finished runs are reused, so the command can be stopped (Ctrl-C) and started again. Writes
     table.md (the study's numbers beside ours, paired tests against single-task), summary.json,
-    metrics.png and roc.png.
+    metrics.png and roc.png. --external DIR adds each external site's TB ROC-AUC.
     """
-    chosen = [name.strip() for name in variants.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in ALL_VARIANTS]
-    if unknown or not chosen:
+    try:
+        chosen = choose_variants([name.strip() for name in variants.split(",") if name.strip()])
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--variants") from None
+    try:
+        for folder in external_dirs:
+            find_external_sites(folder)  # a folder that is not a TB set is refused before any training
+    except DataError as error:
+        raise click.BadParameter(str(error), param_hint="--external") from None
+    names = [set_name(folder) for folder in external_dirs]
+    if len(set(names)) < len(names):
         raise click.BadParameter(
-            f"unknown variant(s) {unknown}; choose from {', '.join(ALL_VARIANTS)}", param_hint="--variants"
+            f"two external sets share a name ({', '.join(names)}): rename one folder", param_hint="--external"
         )
-    # a variant beyond the study is paired with its baseline, which the comparison must hold too
-    chosen += [ALL_VARIANTS[n].baseline for n in chosen if ALL_VARIANTS[n].baseline not in (None, *chosen)]
-    chosen_variants = [ALL_VARIANTS[name] for name in dict.fromkeys(chosen)]
-    chosen = [v.name for v in chosen_variants]
-    out = out or Path("compare") / f"{protocol}-{image_size}px-{epochs}ep"
+    out = out or default_out(protocol, image_size, epochs)
     base = RunConfig(
         image_size=image_size, crop=crop, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, step=step,
-        normalize=normalize, crop_borders=crop_borders, augment=augment,
+        normalize=normalize, crop_borders=crop_borders, augment=augment, selection=selection,
     )  # fmt: skip
     seed_list = list(range(seeds))
     try:
         if plan:
-            for line in plan_commands(base, out, protocol, seed_list, chosen_variants, data_dir):
+            for line in plan_commands(base, out, protocol, seed_list, chosen, data_dir):
                 click.echo(line)
             return
-        configs = [run_config(base, v, protocol, 0) for v in chosen_variants]
-        echo_err(memory_line(configs, data_dir, jobs=jobs))
-        collections = {}  # decode_crop -> the images decoded that way (most comparisons need one)
-        for decode_crop in dict.fromkeys(c.decode_crop for c in configs):
-            collections[decode_crop] = load_run_data(data_dir, image_size, decode_crop, strict, progress=True)
-        collection = next(iter(collections.values()))  # for the time estimate and the SYNTHETIC mark
-        estimate = estimate_seconds(base, collection, protocol, seed_list, chosen_variants)
-        echo_err(
-            f"{len(chosen_variants) * seeds} runs ({', '.join(chosen)} x seeds {seed_list}), {protocol} protocol, "
-            f"{image_size} px, at most {plural(epochs, 'epoch')}: at most about {estimate / 60 / jobs:.0f} min on "
-            f"this machine (finished runs in {out} are reused)"
-        )
-        per_run = run_all(
-            base, lambda config: collections[config.decode_crop], out, protocol, seed_list,
-            reshuffled=reshuffled_test, variants=chosen_variants,
-            log=echo_err, progress=click_progress if progress else None, jobs=jobs,
+        echo_err(memory_line(comparison_configs(base, chosen, protocol), data_dir, jobs=jobs))
+        comparison = run_comparison(
+            base, chosen, protocol, seed_list, out,
+            images_for=lambda decode_crop: load_run_data(data_dir, image_size, decode_crop, strict, progress=True),
+            reshuffled=reshuffled_test, jobs=jobs, log=echo_err, progress=click_progress if progress else None,
+            externals_for=(
+                (lambda decode_crop: [load_external(d, image_size, decode_crop, strict) for d in external_dirs])
+                if external_dirs else None
+            ),
         )  # fmt: skip
     except TrainingInterrupted as stop:
         echo_err(f"\n{stop}. Saved. Run the same compare command again to continue.")
@@ -142,35 +144,4 @@ def compare_command(
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(write_error_message(error, out)) from None
-    settings = {
-        "protocol": protocol,
-        "image_size": image_size,
-        "epochs": epochs,
-        "patience": patience,
-        "batch_size": batch_size,
-        "lr": lr,
-        "step": step,
-        "normalize": normalize,
-        "crop_borders": crop_borders,
-        "augment": augment,
-        "seeds": seed_list,
-        "variants": chosen,
-        "synthetic": bool(collection.synthetic),
-        "model_choice": "best validation epoch" if protocol == "honest" else "last epoch",
-        "run_seconds": {f"{name}-seed{seed}": entry["seconds"] for (name, seed), entry in per_run.items()},
-        "run_epochs": {f"{name}-seed{seed}": entry["epochs"] for (name, seed), entry in per_run.items()},
-        **PROTOCOLS[protocol],
-    }
-    summary = summarise(per_run, seed_list, variants=chosen_variants)
-    without_collapsed = summarise(per_run, seed_list, exclude_collapsed=True, variants=chosen_variants)
-    reshuffled_summary, overlap = None, None
-    if reshuffled_test:
-        reshuffled_summary = summarise(per_run, seed_list, key="reshuffled", variants=chosen_variants)
-        overlaps = [entry["train_overlap"] for entry in per_run.values()]
-        overlap = sum(overlaps) / len(overlaps)
-    write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed)
-    write_text(out / "table.md", render_table(summary, settings, reshuffled_summary, overlap, without_collapsed))
-    plot_metric_dots(summary, out / "metrics.png", collection.synthetic)
-    rows, _ = rows_of(chosen_variants)
-    plot_roc_curves(per_run, seed_list, rows, out / "roc.png", settings["model_choice"], collection.synthetic)
-    click.echo(f"wrote {out}/table.md, summary.json, metrics.png, roc.png")
+    click.echo(f"wrote {out}/{', '.join(comparison.files)}")

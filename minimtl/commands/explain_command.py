@@ -6,9 +6,9 @@ import click
 
 from minimtl.commands.options import echo_err, load_run_data
 from minimtl.common.run_folder import RunFolder
-from minimtl.study.explain import explain_run
-from minimtl.study.explain_maps import METHODS
-from minimtl.study.run import WEIGHTS, RunError, read_config
+from minimtl.study.explain.explain_run import explain_run
+from minimtl.study.explain.maps import METHODS
+from minimtl.study.run.saved_run import WEIGHTS, RunError, open_saved_run
 
 __all__ = ["explain_command"]
 
@@ -55,14 +55,15 @@ hospitals apart (0.5: not at all; near 1: the head has learned the site).
 @click.option("--shift", is_flag=True, help="also score the test images after each image shift (border, text, ...)")
 def explain_command(run_dir, data_dir, task, images, method, weights, out, seed, shift):
     try:
-        config, stored = read_config(run_dir)
+        run = open_saved_run(run_dir, weights)
+        run.weights_files()  # a missing model is named before the images load
         collection = load_run_data(
-            data_dir or stored["data"]["data_dir"] or None,
-            config.image_size,
-            config.decode_crop,
+            data_dir or run.data_dir,
+            run.config.image_size,
+            run.config.decode_crop,
             strict=False,
             progress=False,
-            synthetic=stored["data"]["synthetic"] and data_dir is None,
+            synthetic=run.synthetic and data_dir is None,
         )
         document = explain_run(
             run_dir,

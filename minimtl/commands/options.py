@@ -12,12 +12,13 @@ import click
 from minimtl.common.lock import FolderBusy
 from minimtl.data import DataError, count_image_files, load_or_phantoms, make_phantoms, resolve_data_dir
 from minimtl.data.normalize import NORMALIZATIONS
-from minimtl.study.run import RunError
+from minimtl.study.run.saved_run import RunError
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
+from minimtl.training.loop import TrainingDiverged
 from minimtl.training.memory import NotEnoughMemory, check_memory
+from minimtl.training.selection import SELECTIONS
 from minimtl.training.steps import STEPS
-from minimtl.training.train import TrainingDiverged
 from minimtl.training.trunks import TRUNKS
 from minimtl.training.weighting import WEIGHTINGS
 
@@ -114,6 +115,15 @@ TRAINING_OPTIONS = [
         "ignored, with a message, without a validation split",
     ),
     click.option(
+        "--selection",
+        type=click.Choice(SELECTIONS),
+        default=DEFAULTS.selection,
+        show_default=True,
+        help="with validation, the model that scores each task: per-task = each task's own best validation epoch "
+        "(its head's loss on its own validation images); summed = the epoch of the best summed validation loss, "
+        "for every task",
+    ),
+    click.option(
         "--step",
         type=click.Choice(list(STEPS)),
         default=DEFAULTS.step,
@@ -157,8 +167,8 @@ def data_options(command):
 
 
 def training_options(command):
-    """Add --epochs, --batch-size, --lr, --patience, --step and the options beyond the study (--normalize,
-    --crop-borders, --augment) to a click command."""
+    """Add --epochs, --batch-size, --lr, --patience, --selection, --step and the options beyond the study
+    (--normalize, --crop-borders, --augment) to a click command."""
     return _add(TRAINING_OPTIONS, command)
 
 

@@ -25,7 +25,8 @@ from minimtl.commands.options import (
 )
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data import SPLIT_METHODS
-from minimtl.study.run import chosen_tasks, read_config, train_and_report
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import CheckpointError
 from minimtl.training.config import RunConfig
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
@@ -102,24 +103,24 @@ Without real data the run uses synthetic phantoms and says so.
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar per epoch")
 def run_command(
-    arch, head, other_labels, epochs, batch_size, lr, patience, step, normalize, crop_borders, augment, split_method,
-    val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress, **methods,
+    arch, head, other_labels, epochs, batch_size, lr, patience, selection, step, normalize, crop_borders, augment,
+    split_method, val_fraction, seed, data_dir, image_size, crop, strict, out, name, resume_dir, progress, **methods,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
-            config, stored = read_config(resume_dir)
-            run_dir, synthetic = resume_dir, stored["data"]["synthetic"] and data_dir is None
-            data_dir = data_dir or stored["data"]["data_dir"] or None
+            saved = open_saved_run(resume_dir)
+            config, run_dir, synthetic = saved.config, resume_dir, saved.synthetic and data_dir is None
+            data_dir = data_dir or saved.data_dir
         else:
             config = RunConfig(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
                 seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
-                augment=augment, **methods,
+                augment=augment, selection=selection, **methods,
             )  # fmt: skip
             config, readable_note = readable_if_needed(config)
             try:
-                check_arch_and_head(config.arch, config.head)
+                check_arch_and_head(config.arch, config.head, config.other_labels)
                 check_method_options(config)
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
@@ -158,10 +159,11 @@ def run_command(
         raise click.ClickException(write_error_message(error, run_dir)) from None
     click.echo(f"wrote {run_dir}/ (report.md, metrics.json, history.csv, plots)")
     click.echo(f"the model of the {SAVED_MODELS[metrics['weights']][1]} on the test images:")
-    for task, m in chosen_tasks(metrics).items():
+    saved = open_saved_run(run_dir)
+    for task, m in saved.task_metrics().items():
         auc = m["roc_auc"]["value"]
         click.echo(
-            f"  {task}: precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
+            f"  {task} (epoch {saved.epoch_for(task)}): precision {_pct(m['precision'])}  recall {_pct(m['recall'])}  "
             f"ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}" + ("  [SYNTHETIC]" if metrics["synthetic"] else "")
         )
 

@@ -6,39 +6,56 @@ Training, reporting, ``evaluate`` and ``compare`` all reach a run's files throug
 
 from pathlib import Path
 
-__all__ = ["RunFolder", "RUN_FILES", "SAVED_MODELS"]
+__all__ = ["RunFolder", "RunFile", "RUN_FILES", "SAVED_MODELS", "TASK_BEST"]
 
-# attribute -> (file name, what it holds); the order is the order report.md lists them in
-RUN_FILES = {
-    "report": ("report.md", "this report"),
-    "metrics": ("metrics.json", "every metric, for machines"),
-    "history": ("history.csv", "losses and validation scores per epoch"),
-    "predictions": ("predictions.csv", "each test image's score and prediction, per saved model"),
-    "loss_plot": ("loss.png", "loss curves"),
-    "roc_plot": ("roc.png", "ROC curves"),
-    "confusion_plot": ("confusion.png", "confusion matrices"),
-    "conflict_plot": ("conflict.png", "gradient conflict between the two tasks per epoch (multi-task runs)"),
-    "config": ("config.json", "the run's options, data fingerprint and library versions"),
-    "split": ("split.json", "which images are train, validation and test"),
-    "checkpoint": ("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)"),
-    "best": ("best.npz", "the weights of the best validation epoch"),
-    "skipped": ("skipped.csv", "the data folder's files that could not be used, and why"),
-    "reshuffled": ("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)"),
-    "site": ("site_separation.json", "how well each disease score tells the two hospitals' healthy images apart"),
-    "shift": ("shift_test.json", "the test ROC-AUC after border, text, gamma, contrast and zoom shifts"),
-    "explain": ("explain", "folder: saliency maps, site shortcut and shift test (python cli.py explain)"),
-}
 
-# the saved models of a run: weights name -> (RUN_FILES key of its file, what it is)
-SAVED_MODELS = {"best": ("best", "best validation epoch"), "last": ("checkpoint", "last epoch")}
+class RunFile:
+    """One file of a run folder, declared on :class:`RunFolder`: ``folder.report`` is the path
+    ``folder.path / "report.md"``. ``name`` is the file's name, ``what`` what it holds (for report.md)."""
+
+    def __init__(self, name, what):
+        self.name = name
+        self.what = what
+
+    def __set_name__(self, owner, attribute):
+        self.attribute = attribute
+
+    def __get__(self, folder, owner=None):
+        if folder is None:  # on the class: the declaration itself
+            return self
+        return folder.path / self.name
 
 
 class RunFolder:
     """The folder of one run and the paths of its files.
 
-    ``RunFolder("runs/x").checkpoint`` is ``Path("runs/x/checkpoint.npz")``, and so on for every
-    key of ``RUN_FILES``. Nothing is created or read here.
+    ``RunFolder("runs/x").checkpoint`` is ``Path("runs/x/checkpoint.npz")``, and so on for every file
+    declared below. Nothing is created or read here.
     """
+
+    # the files, in the order report.md lists them
+    report = RunFile("report.md", "this report")
+    metrics = RunFile("metrics.json", "every metric, for machines")
+    history = RunFile("history.csv", "losses and validation scores per epoch")
+    predictions = RunFile("predictions.csv", "each test image's score and prediction, per saved model")
+    loss_plot = RunFile("loss.png", "loss curves")
+    roc_plot = RunFile("roc.png", "ROC curves")
+    confusion_plot = RunFile("confusion.png", "confusion matrices")
+    conflict_plot = RunFile("conflict.png", "gradient conflict between the two tasks per epoch (multi-task runs)")
+    config = RunFile("config.json", "the run's options, data fingerprint and library versions")
+    split = RunFile("split.json", "which images are train, validation and test")
+    checkpoint = RunFile("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)")
+    best = RunFile("best.npz", "the weights of the best validation epoch (by the summed validation loss)")
+    best_tb = RunFile("best-tb.npz", "the weights of the TB task's best validation epoch (per-task selection)")
+    best_pneumonia = RunFile(
+        "best-pneumonia.npz", "the weights of the pneumonia task's best validation epoch (per-task selection)"
+    )
+    skipped = RunFile("skipped.csv", "the data folder's files that could not be used, and why")
+    reshuffled = RunFile("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)")
+    site = RunFile("site_separation.json", "how well each disease score tells the two hospitals' healthy images apart")
+    shift = RunFile("shift_test.json", "the test ROC-AUC after border, text, gamma, contrast and zoom shifts")
+    explain = RunFile("explain", "folder: saliency maps, site shortcut and shift test (python cli.py explain)")
+    external = RunFile("external", "folder: scores on external sites (evaluate --data-dir, compare --external)")
 
     def __init__(self, path):
         self.path = Path(path)  # a RunFolder is a path-like too, so RunFolder(folder) works
@@ -46,20 +63,22 @@ class RunFolder:
     def __fspath__(self):
         return str(self.path)
 
-    def __getattr__(self, name):
-        if name in RUN_FILES:
-            return self.path / RUN_FILES[name][0]
-        raise AttributeError(f"a run folder has no file {name!r}; known: {', '.join(RUN_FILES)}")
-
     def __repr__(self):
         return f"RunFolder({str(self.path)!r})"
 
     def __str__(self):
         return str(self.path)
 
-    def model_file(self, weights):
-        """The file of a saved model: "best" (best.npz) or "last" (checkpoint.npz)."""
-        return getattr(self, SAVED_MODELS[weights][0])
+    def model_file(self, weights, task=None):
+        """The file of a saved model: "best" (best.npz; with a ``task``, that task's own best-<task>.npz,
+        the per-task selection's, :data:`TASK_BEST`) or "last" (checkpoint.npz, whatever the task)."""
+        if weights == "best" and task is not None:
+            return getattr(self, TASK_BEST[task])
+        if weights == "best":
+            return self.best
+        if weights == "last":
+            return self.checkpoint
+        raise ValueError(f"a run saves the models {', '.join(SAVED_MODELS)}, not {weights!r}")
 
     def existing(self, also=()):
         """(file name, description) of every run file present (or among the paths ``also``, about to be
@@ -68,3 +87,14 @@ class RunFolder:
         return [
             (file, what) for key, (file, what) in RUN_FILES.items() if file in coming or (self.path / file).exists()
         ]
+
+
+# attribute -> (file name, what it holds), in the order report.md lists them
+RUN_FILES = {key: (f.name, f.what) for key, f in vars(RunFolder).items() if isinstance(f, RunFile)}
+
+# the saved models of a run: weights name -> (RunFolder attribute of its file, what it is)
+# (RunFolder.model_file gives the file; with per-task selection "best" is one file per task, TASK_BEST)
+SAVED_MODELS = {"best": ("best", "best validation epoch"), "last": ("checkpoint", "last epoch")}
+
+# task -> the RunFolder attribute of its own best validation epoch's weights (per-task selection)
+TASK_BEST = {"tb": "best_tb", "pneumonia": "best_pneumonia"}

@@ -14,15 +14,16 @@ rounding; the geometric and gray-level ones run in one kernel pass per image
 (:mod:`minimtl.data.augment_numba`, with its NumPy twin :mod:`minimtl.data.augment_reference`), so
 augmenting costs a few percent of a training step. The
 Generator is made per training step from a seed drawn from the run's shuffling stream at the start of
-each epoch (:class:`minimtl.training.train.Trainer`), so a resumed run draws the same augmentations.
+each epoch (:func:`minimtl.training.loop.epoch_batches`), so a resumed run draws the same augmentations.
 """
 
 import numpy as np
 
-from minimtl.data.transforms import BORDER_SIDES, CORNERS, _positions, black_border, burn_in_text
+from minimtl.data.transforms import BORDER_SIDES, CORNERS, zoom_positions, black_border, burn_in_text
+from minimtl.data import augment_numba, augment_reference
 from minimtl.kernels import chosen
 
-augment_kernels = chosen("minimtl.data.augment")  # augment_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
+augment_kernels = chosen(augment_numba, augment_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["AUGMENTATION", "MARKERS", "MARKER_HEIGHT", "augment_batch"]
 
@@ -61,8 +62,8 @@ def augment_batch(images, rng):
 
     # zoom and shift (transforms.zoom), contrast about each image's mean (transforms.change_contrast),
     # then gamma (transforms.change_gamma, as a lookup table per image): one kernel pass per image
-    rows = np.stack([_positions(side, z, dy) for z, (dy, _) in zip(zooms, shifts)])
-    columns = np.stack([_positions(side, z, dx) for z, (_, dx) in zip(zooms, shifts)])
+    rows = np.stack([zoom_positions(side, z, dy) for z, (dy, _) in zip(zooms, shifts)])
+    columns = np.stack([zoom_positions(side, z, dx) for z, (_, dx) in zip(zooms, shifts)])
     tables = np.rint(255.0 * (np.arange(256) / 255.0)[None, :] ** gammas[:, None]).astype(np.uint8)
     out = np.empty_like(images)
     augment_kernels.warp_and_tone(images, rows, columns, contrasts, tables, out)

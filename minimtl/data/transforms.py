@@ -2,8 +2,8 @@
 
 A detector that reads the lungs should shrug these off; one that learned the hospital may not.
 Each function takes uint8 images (n, S, S), never modifies them, and returns a new uint8 array of
-the same shape. All are deterministic; every parameter is explicit (a later issue draws them at
-random, from one seeded Generator, for augmentation).
+the same shape. All are deterministic; every parameter is explicit (:mod:`minimtl.data.augment`
+draws them at random, from one seeded Generator, to augment training batches).
 
 - :func:`black_border`: black bands along the edges, as a detector smaller than the film leaves them
 - :func:`burn_in_text`: block letters burned into a corner ("PA ERECT", a side marker), from the
@@ -26,6 +26,8 @@ __all__ = [
     "change_gamma",
     "change_contrast",
     "zoom",
+    "zoom_positions",
+    "resample_bilinear",
 ]
 
 # A 3-wide, 5-high block font: five rows of three pixels per character, 1 = lit.
@@ -141,13 +143,13 @@ def change_contrast(images, factor, centre=None):
     return np.clip(np.rint(mid + factor * (x - mid)), 0, 255).astype(np.uint8)
 
 
-def _positions(side, factor, shift=0.0):
+def zoom_positions(side, factor, shift=0.0):
     """The input position each output pixel p samples: c + (p - c) / factor - shift, c = (side - 1) / 2
     (float64 (side,)): magnified about the centre, then moved by ``shift`` pixels."""
     return (side - 1) / 2 + (np.arange(side) - (side - 1) / 2) / factor - shift
 
 
-def _resample(images, row_positions, column_positions):
+def resample_bilinear(images, row_positions, column_positions):
     """Bilinear resampling of float images (n, S, S) at per-image positions (n, S) along the rows and
     along the columns; a position off the image counts as 0 (black). Separable: one linear
     interpolation between two neighbours along each axis, so exact on linear ramps."""
@@ -170,7 +172,7 @@ def _resample_rows(images, positions):
 
 def zoom(images, factor, shift=(0.0, 0.0)):
     """Magnify about the image centre by ``factor`` (1.05: 5% closer), then move the picture by
-    ``shift`` = (down, right) pixels (fractions allowed), bilinear (:func:`_resample`).
+    ``shift`` = (down, right) pixels (fractions allowed), bilinear (:func:`resample_bilinear`).
 
     factor < 1 shrinks the image and leaves a black frame; what a shift uncovers is black too.
     Inputs: images uint8 (n, S, S), factor > 0, shift (float, float). Returns uint8 (n, S, S).
@@ -179,7 +181,7 @@ def zoom(images, factor, shift=(0.0, 0.0)):
     if not factor > 0:
         raise ValueError(f"zoom needs factor > 0, got {factor}")
     n, side = images.shape[0], images.shape[1]
-    rows = np.broadcast_to(_positions(side, factor, shift[0]), (n, side))
-    columns = np.broadcast_to(_positions(side, factor, shift[1]), (n, side))
-    out = _resample(images.astype(np.float64), rows, columns)
+    rows = np.broadcast_to(zoom_positions(side, factor, shift[0]), (n, side))
+    columns = np.broadcast_to(zoom_positions(side, factor, shift[1]), (n, side))
+    out = resample_bilinear(images.astype(np.float64), rows, columns)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

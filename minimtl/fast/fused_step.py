@@ -27,11 +27,12 @@ are never written.
 
 import numpy as np
 
+from minimtl.fast import fused_step_numba, fused_step_reference
 from minimtl.kernels import chosen
 from minimtl.nn.layers import Conv2D, Dense, Flatten, ReLU
 from minimtl.nn.optim import Adam
 
-fused_kernels = chosen("minimtl.fast.fused_step")  # fused_step_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
+fused_kernels = chosen(fused_step_numba, fused_step_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["FusedForward", "FusedStep", "UnsupportedModel"]
 

@@ -11,14 +11,19 @@ The fused training step's kernels (several heads in one pass, cache hints) live 
 :mod:`minimtl.fast`, and the augmentation's in :mod:`minimtl.data` (``augment_numba`` and its twin),
 so that these stay the plain kernels of the layers.
 
-Which set runs: the layers, the optimiser and the fused step call ``chosen(...)``, which returns
-the Numba module, or the NumPy twin when the environment variable ``MINIMTL_KERNELS=reference``
-is set before Python starts. With the twins a whole training run is plain NumPy that a debugger
+Which set runs: the layers, the optimiser, the fused step and the augmentation import both twins
+and call ``chosen(numba_module, reference_module)``, which returns the Numba module, or the NumPy
+twin when the environment variable ``MINIMTL_KERNELS=reference`` is set before Python starts::
+
+    from minimtl.kernels import chosen, conv2d_numba, conv2d_reference
+
+    conv2d_kernels = chosen(conv2d_numba, conv2d_reference)
+
+With the twins a whole training run is plain NumPy that a debugger
 can step through (slow: about 10-50x). ``NUMBA_DISABLE_JIT=1`` is the other way in: the Numba
 kernels themselves run as Python.
 """
 
-import importlib
 import os
 
 __all__ = ["KERNELS_ENV", "KERNEL_SETS", "kernel_set", "chosen"]
@@ -38,11 +43,8 @@ def kernel_set():
     return value
 
 
-def chosen(operation):
-    """The kernel module of ``operation`` for the chosen set.
-
-    Input: operation, a module path without its suffix, e.g. "minimtl.kernels.conv2d".
-    Returns the module ``<operation>_numba``, or ``<operation>_reference`` under
-    ``MINIMTL_KERNELS=reference``.
-    """
-    return importlib.import_module(f"{operation}_{kernel_set()}")
+def chosen(numba_kernels, reference_kernels):
+    """The kernel module of the chosen set: ``numba_kernels`` (e.g. the module ``conv2d_numba``), or its
+    NumPy twin ``reference_kernels`` (``conv2d_reference``, the same functions and signatures) under
+    ``MINIMTL_KERNELS=reference``."""
+    return reference_kernels if kernel_set() == "reference" else numba_kernels

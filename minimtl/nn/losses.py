@@ -1,4 +1,7 @@
-"""Losses fused with their output nonlinearity, with optional masks.
+"""Losses fused with their output nonlinearity, with optional masks; and the nonlinearities alone.
+
+``softmax`` and ``sigmoid`` turn logits into probabilities (what a task's score is:
+:func:`minimtl.training.tasks.task_predictions`); they are defined here once.
 
 Each function returns ``(loss, dlogits)``: the mean loss over the unmasked
 samples as a Python float (computed in float64), and its gradient with respect
@@ -13,7 +16,25 @@ gradient, never NaN.
 
 import numpy as np
 
-__all__ = ["softmax_cross_entropy", "sigmoid_cross_entropy"]
+__all__ = ["softmax", "sigmoid", "softmax_cross_entropy", "sigmoid_cross_entropy"]
+
+
+def softmax(logits):
+    """Row-wise softmax, stable: (n, K) -> (n, K)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(z):
+    """Logistic function without overflow for large |z|: float64 of z's shape."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
 
 
 def _valid_mask(mask, n, name):
@@ -67,7 +88,7 @@ def softmax_cross_entropy(logits, labels, mask=None):
     rows = np.arange(N)
     loss = -log_p[rows, safe_labels][valid].sum() / n_valid
 
-    dlogits = np.exp(log_p)
+    dlogits = np.exp(log_p)  # the softmax, from the log-probabilities the loss needs anyway
     dlogits[rows, safe_labels] -= 1.0
     dlogits *= valid[:, None] / n_valid
     return float(loss), dlogits.astype(logits.dtype, copy=False)
@@ -109,7 +130,5 @@ def sigmoid_cross_entropy(logits, targets, mask=None):
     per_sample = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
     loss = per_sample[valid].sum() / n_valid
 
-    e = np.exp(-np.abs(z))  # in (0, 1]: no overflow on either side
-    p = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    dlogits = (p - y) * valid / n_valid
+    dlogits = (sigmoid(z) - y) * valid / n_valid
     return float(loss), dlogits.reshape(logits.shape).astype(logits.dtype, copy=False)

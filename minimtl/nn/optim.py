@@ -12,9 +12,9 @@ can write directly ("t", plus "m/<name>" and "v/<name>" for Adam), and
 
 import numpy as np
 
-from minimtl.kernels import chosen
+from minimtl.kernels import adam_numba, adam_reference, chosen
 
-adam_kernels = chosen("minimtl.kernels.adam")  # adam_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
+adam_kernels = chosen(adam_numba, adam_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["Adam", "SGD"]
 

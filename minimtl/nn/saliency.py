@@ -1,7 +1,7 @@
 """Saliency maps: which pixels a head's score depends on, computed with the layers' own backward passes.
 
 A *score* is one logit of one head, ``logits[head][:, unit]`` (for the study: the disease class's
-logit; see ``minimtl.study.saved_run.score_unit``). Three maps, each (n, H, W) for images
+logit; see ``minimtl.study.run.saved_run.score_unit``). Three maps, each (n, H, W) for images
 x (n, C, H, W):
 
 ``gradient_map`` (Simonyan et al. 2014)

@@ -5,7 +5,9 @@
 - :mod:`minimtl.training.objective`: the total loss, the sum of the heads' masked losses
 - :mod:`minimtl.training.config`: ``RunConfig``, every option of a run
 - :mod:`minimtl.training.steps`: the readable and the fused training step, one interface
-- :mod:`minimtl.training.train`: ``Trainer``, the seeded, checkpointed, resumable loop
+- :mod:`minimtl.training.loop`: the plain training loop (a step and batches in, losses out; no files)
+- :mod:`minimtl.training.train`: ``DurableRun``, that loop made durable in a run folder: seeded,
+  checkpointed, resumable
 - :mod:`minimtl.training.checkpoint`: one-file checkpoints
 - :mod:`minimtl.training.evaluation` and :mod:`minimtl.training.metrics`: logits in batches, rates
   with intervals, ROC-AUC

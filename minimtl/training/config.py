@@ -18,10 +18,14 @@ class RunConfig:
     validation loss has not improved for that many epochs (0: never, as the study). ``normalize``
     ("none", "image", "equalize": :mod:`minimtl.data.normalize`), ``crop_borders`` (cut uniform
     borders before resizing) and ``augment`` (random hospital-like changes to every training batch,
-    :mod:`minimtl.data.augment`) go beyond the study; all are off by default. So do ``trunk`` ("study",
-    or "deep": :mod:`minimtl.training.trunks`) and ``weighting`` ("sum", the study's, or a multi-task
-    method: :mod:`minimtl.training.weighting`); ``conflict_every`` places the gradient-conflict
-    measurement beside the sum's step (one step in every N; 0: never; :mod:`minimtl.training.conflict`).
+    :mod:`minimtl.data.augment`) go beyond the study; all are off by default. ``selection`` says which
+    epoch's model a run with validation stands for on each task (:mod:`minimtl.training.selection`):
+    "per-task" (the default: each task's own best validation epoch) or "summed" (the epoch with the
+    best summed validation loss, for every task); runs without validation stand for their last epoch.
+    ``trunk`` ("study", or "deep": :mod:`minimtl.training.trunks`) and ``weighting`` ("sum", the
+    study's, or a multi-task method: :mod:`minimtl.training.weighting`) go beyond the study too, the
+    study's by default; ``conflict_every`` places the gradient-conflict measurement beside the sum's
+    step (one step in every N; 0: never; :mod:`minimtl.training.conflict`).
     """
 
     arch: str = "multitask64"
@@ -44,6 +48,7 @@ class RunConfig:
     normalize: str = "none"
     crop_borders: bool = False
     augment: bool = False
+    selection: str = "per-task"
     trunk: str = "study"
     weighting: str = "sum"
     conflict_every: int = 16
@@ -63,4 +68,5 @@ class RunConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown run options {sorted(unknown)}")
-        return cls(**values)
+        # runs made before per-task selection chose one model by the summed validation loss
+        return cls(**{"selection": "summed", **values})

@@ -4,10 +4,12 @@ import numpy as np
 
 from minimtl.data.batches import to_input
 from minimtl.training.metrics import binary_metrics
+from minimtl.training.models import ARCHITECTURES
 from minimtl.training.objective import total_loss
+from minimtl.training.steps import scorer
 from minimtl.training.tasks import head_targets, task_predictions
 
-__all__ = ["predict_logits", "dataset_loss", "score_tasks", "multiclass_confusion"]
+__all__ = ["predict_logits", "dataset_loss", "score_tasks", "multiclass_confusion", "score_images"]
 
 
 def predict_logits(forward, head_names, images, index, batch_size, normalize="none"):
@@ -64,3 +66,24 @@ def multiclass_confusion(logits, collection, index):
     matrix = np.zeros((3, 3), dtype=np.int64)
     np.add.at(matrix, (true, predicted), 1)
     return matrix.tolist()
+
+
+def score_images(model, config, collection, index):
+    """Each task's metrics on ``collection``'s images ``index`` (and the 3x3 matrix for multiclass),
+    scored the way the run of ``config`` scores (its step's forward, :func:`minimtl.training.steps.scorer`,
+    and its normalisation).
+
+    Returns (results, extra): results as :func:`score_tasks`; extra: ``{"multiclass": {"classes",
+    "confusion_matrix"}}`` for the multiclass architecture, else empty.
+    """
+    spec = ARCHITECTURES[config.arch]
+    forward, batch_size = scorer(config.step, model, config.batch_size)
+    logits = predict_logits(forward, model.head_names, collection.images, index, batch_size, config.normalize)
+    results = score_tasks(spec, logits, collection, index)
+    extra = {}
+    if spec.multiclass:
+        extra["multiclass"] = {
+            "classes": ["normal", "tb", "pneumonia"],
+            "confusion_matrix": multiclass_confusion(logits, collection, index),
+        }
+    return results, extra

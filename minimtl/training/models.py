@@ -1,4 +1,4 @@
-"""The study's five architectures, built from the tiny graph.
+"""The study's five architectures, and one control beyond the study, built from the tiny graph.
 
 =================== ============================================ ==================
 arch                network                                      trains on
@@ -11,7 +11,14 @@ multiclass          the same trunk | Dense 64 ReLU Dense 3        both (normal, 
 multitask64         shared Conv2D ReLU Flatten | heads ``tb`` and both
                     ``pneumonia``, each Dense 64 ReLU Dense 2
 multitask32         the same with Dense 32 heads                 both
+single-tb-negatives single-tb's network (one ``tb`` head)        both: every
+                                                                 Kermany image a
+                                                                 TB negative
 =================== ============================================ ==================
+
+``single-tb-negatives`` is the control that tells sharing from extra negatives: it sees exactly the
+TB labels multitask64 sees (Shenzhen's own, and "no TB" for every Kermany image) but has no
+pneumonia head, so nothing is shared. It is scored on Shenzhen's images only, like single-tb.
 
 Each can sit on the deeper shared trunk of ``trunk="deep"`` (``run --trunk deep``, three
 conv-ReLU-maxpool blocks: :mod:`minimtl.training.trunks`) instead of the study's one convolution.
@@ -39,7 +46,7 @@ class Architecture:
     """What an architecture trains on and which heads it has.
 
     - name: the ``--arch`` value
-    - datasets: the datasets whose images it trains and is tested on
+    - datasets: the datasets whose images it trains on (and whose test images its split keeps)
     - head_units: head name -> hidden units of that head's Dense layer
     - multiclass: True for the single 3-class head
     """
@@ -51,8 +58,10 @@ class Architecture:
 
     @property
     def tasks(self):
-        """The disease tasks this architecture is scored on (each on its own dataset's images)."""
-        return tuple(d for d in ("tb", "pneumonia") if d in self.datasets)
+        """The disease tasks this architecture is scored on (each on its own dataset's images): the
+        datasets with a head of their own, or every dataset for the multiclass head."""
+        scored = self.datasets if self.multiclass else tuple(self.head_units)
+        return tuple(d for d in ("tb", "pneumonia") if d in scored)
 
 
 ARCHITECTURES = {
@@ -61,6 +70,7 @@ ARCHITECTURES = {
     "multiclass": Architecture("multiclass", ("tb", "pneumonia"), {"multiclass": 64}, multiclass=True),
     "multitask64": Architecture("multitask64", ("tb", "pneumonia"), {"tb": 64, "pneumonia": 64}),
     "multitask32": Architecture("multitask32", ("tb", "pneumonia"), {"tb": 32, "pneumonia": 32}),
+    "single-tb-negatives": Architecture("single-tb-negatives", ("tb", "pneumonia"), {"tb": 64}),
 }
 
 
@@ -69,8 +79,9 @@ def conv_output_size(image_size):
     return image_size - CONV_KERNEL + 1
 
 
-def check_arch_and_head(arch, head):
-    """The Architecture of ``arch`` after checking that it exists and can have ``head`` heads.
+def check_arch_and_head(arch, head, other_labels="negative"):
+    """The Architecture of ``arch`` after checking that it exists and can have ``head`` heads (and,
+    for an architecture that trains a head on another dataset's images, that ``other_labels`` lets it).
 
     Raises ValueError naming the option (the ``run`` command calls this before loading any image).
     """
@@ -81,6 +92,11 @@ def check_arch_and_head(arch, head):
     spec = ARCHITECTURES[arch]
     if spec.multiclass and head == "sigmoid":
         raise ValueError(f"--head sigmoid needs two-class heads; --arch {arch} has one 3-class softmax head")
+    if other_labels == "ignore" and set(spec.datasets) - set(spec.tasks) and not spec.multiclass:
+        raise ValueError(
+            f"--other-labels ignore would mask out every image --arch {arch} adds beyond its own task's, making it "
+            "single-tb: use --other-labels negative (or --arch single-tb)"
+        )
     return spec
 
 

@@ -32,7 +32,7 @@ METHOD_STREAM = 3  # the child of the run's SeedSequence that draws the methods'
 
 def method_rng(seed):
     """The weighting methods' generator: child 3 of ``SeedSequence(seed)`` (children 0-2 are the split,
-    the initial weights and the shuffling: :func:`minimtl.training.train.seed_streams`), so drawing from
+    the initial weights and the shuffling: :func:`minimtl.training.loop.seed_streams`), so drawing from
     it changes none of theirs."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(METHOD_STREAM,)))
 

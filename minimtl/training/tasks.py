@@ -7,6 +7,8 @@ Training targets (:func:`head_targets`)
     - multi-task: every image goes through both heads. For an image of the *other* dataset a head
       either learns "negative" (``other_labels="negative"``, the study's choice: label 0, mask 1)
       or nothing (``other_labels="ignore"``: mask 0, so it is left out of that head's loss).
+    - single-tb-negatives: one TB head over both datasets, every Kermany image a TB negative: exactly
+      multitask64's TB targets without its pneumonia head.
 
 Scoring (:func:`task_predictions`)
     Each disease task is scored only on its own dataset's images, whatever the training policy:
@@ -17,7 +19,9 @@ Scoring (:func:`task_predictions`)
 
 import numpy as np
 
-__all__ = ["MULTICLASS_CODES", "OTHER_LABEL_POLICIES", "head_targets", "task_predictions", "softmax", "sigmoid"]
+from minimtl.nn.losses import sigmoid, softmax
+
+__all__ = ["MULTICLASS_CODES", "OTHER_LABEL_POLICIES", "head_targets", "task_predictions"]
 
 MULTICLASS_CODES = {"normal": 0, "tb": 1, "pneumonia": 2}
 OTHER_LABEL_POLICIES = ("negative", "ignore")
@@ -49,24 +53,6 @@ def head_targets(spec, dataset, labels, other_labels="negative"):
         mask = np.ones(n) if other_labels == "negative" else own.astype(np.float64)
         targets[head] = (head_labels, mask)
     return targets
-
-
-def softmax(logits):
-    """Row-wise softmax, stable: (n, K) -> (n, K)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def sigmoid(z):
-    """Logistic function without overflow for large |z|."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    e = np.exp(z[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 def task_predictions(spec, logits, dataset):

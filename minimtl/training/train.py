@@ -1,8 +1,17 @@
-"""The training loop: seeded, checkpointed every epoch, resumable to the same last bit.
+"""A run folder's training: the plain loop (:mod:`minimtl.training.loop`) made durable.
 
-One seed makes every random choice. ``SeedSequence(seed)`` is split into three independent
-streams: the split, the initial weights, the shuffling. So the same seed gives the same test
-images to every architecture, and changing the architecture never changes the split.
+:class:`DurableRun` trains one architecture on one collection into a run folder: it makes (or
+reads) the run's split, checkpoints after every epoch, keeps the best validation epoch's weights
+(``best.npz``), stops early with ``--patience``, warns about an exploding loss or a collapsed head,
+and survives every way a run can stop. With per-task selection (``config.selection``, the default) it
+keeps each task's best validation epoch instead (``best-tb.npz``, ``best-pneumonia.npz``: the epoch of
+the lowest loss of the task's head on the task's own validation images,
+:mod:`minimtl.training.selection`); ``summed`` keeps the epoch of the lowest summed validation loss
+(``best.npz``). ``--patience`` watches the summed validation loss under either rule: it decides when
+the one network that trains every head stops, on the objective that training minimises; a task whose
+own best epoch would come later is cut short by it (docs/study.md). The arithmetic is the loop's:
+:func:`~minimtl.training.loop.epoch_batches` and :func:`~minimtl.training.loop.train_epoch`, with the
+seed's three streams (:func:`~minimtl.training.loop.seed_streams`).
 
 Resuming restores the weights, Adam's moments and step count, the shuffling generator's state
 and the history, so a resumed run ends with exactly the weights of an uninterrupted one. Ctrl-C
@@ -19,31 +28,28 @@ import numpy as np
 from minimtl.common.atomic import save_npz
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
-from minimtl.data import Split, make_split, to_input
-from minimtl.data.augment import augment_batch
+from minimtl.data import Split, make_split
 from minimtl.nn.optim import Adam
 from minimtl.training.checkpoint import load_checkpoint, save_checkpoint
-from minimtl.training.evaluation import dataset_loss, predict_logits, score_tasks
+from minimtl.training.loop import (
+    LossSums,
+    TrainingDiverged,
+    epoch_batches,
+    seed_streams,
+    steps_per_epoch,
+    train_epoch,
+    validation_scores,
+)
 from minimtl.training.models import ARCHITECTURES, build_model
 from minimtl.training.multitask_update import MultiTaskUpdate, check_method_options
-from minimtl.training.objective import total_loss
+from minimtl.training.selection import SELECTIONS, improved_tasks
 from minimtl.training.steps import make_step, scorer
-from minimtl.training.tasks import head_targets
 
-__all__ = ["TrainingDiverged", "TrainingInterrupted", "Trainer", "seed_streams"]
-
-
-class TrainingDiverged(Exception):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+__all__ = ["TrainingInterrupted", "DurableRun"]
 
 
 class TrainingInterrupted(Exception):
     """Ctrl-C: the state was saved and the run can be resumed."""
-
-
-def seed_streams(seed):
-    """Three independent generators from one seed: (split, init, shuffle)."""
-    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
 
 
 @contextmanager
@@ -66,8 +72,8 @@ def _sigint_as_flag(flag):
         signal.signal(signal.SIGINT, previous)
 
 
-class Trainer:
-    """Train one architecture on one collection, writing into a run folder.
+class DurableRun:
+    """Train one architecture on one collection, durably, into a run folder.
 
     Inputs:
     - config: a :class:`minimtl.training.config.RunConfig`; ``config.step`` chooses the training
@@ -86,6 +92,8 @@ class Trainer:
         self.progress = progress or no_progress
         self.log = log
         self.spec = ARCHITECTURES[config.arch]
+        if config.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {config.selection!r}; choose one of {', '.join(SELECTIONS)}")
         split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
         self._split_rng = split_rng
         check_method_options(config)  # before any model is built: a trunk, weighting or step that do not fit
@@ -99,7 +107,8 @@ class Trainer:
         self.score_forward, self.eval_batch = scorer(config.step, self.model, config.batch_size)
         self.epoch = 0  # epochs completed
         self.history = []  # one dict per completed epoch
-        self.best = None  # {"epoch", "val_loss"} of the best validation loss so far
+        self.best = None  # {"epoch", "val_loss"} of the best (summed) validation loss so far
+        self.best_tasks = {}  # per-task selection: task -> {"epoch", "val_loss"} of its own best so far
         self.in_epoch = None  # where a Ctrl-C stopped inside an epoch
         self.stopped = None  # {"epoch", "reason"} when --patience ended the run early
         self.warnings = []  # what the user should know about this run (exploding loss, collapsed heads)
@@ -131,6 +140,7 @@ class Trainer:
             "rng_state": rng_state,
             "history": self.history,
             "best": self.best,
+            "best_tasks": self.best_tasks,
             "in_epoch": self.in_epoch,
             "stopped": self.stopped,
             "warnings": self.warnings,
@@ -146,107 +156,84 @@ class Trainer:
         """Load the checkpoint of an interrupted run; return the RNG state to continue from."""
         state = load_checkpoint(self.folder.checkpoint, self.params, self.optimizer)
         self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
+        self.best_tasks = state.get("best_tasks", {})
         self.in_epoch = state["in_epoch"]
         self.stopped, self.warnings = state.get("stopped"), state.get("warnings", [])
         self.shuffle_rng.bit_generator.state = state["rng_state"]
         self.update.load_state_dict(state.get("multitask", {}))
         return state
 
-    # ----- one step ----------------------------------------------------------------------------
-    def step(self, batch_index, augment_rng=None):
-        """Forward, loss, backward and Adam update on one batch; returns (total, per-head losses).
-
-        augment_rng: a Generator to augment the batch's images with (:mod:`minimtl.data.augment`),
-        or None."""
-        c = self.collection
-        images = c.images[batch_index] if augment_rng is None else augment_batch(c.images[batch_index], augment_rng)
-        x = to_input(images, self.config.normalize)
-        logits = self.train_step.forward(x)
-        targets = head_targets(self.spec, c.dataset[batch_index], c.labels[batch_index], self.config.other_labels)
-        total, per_head, dlogits = total_loss(logits, targets)
-        if not np.isfinite(total):
-            if self.folder.checkpoint.exists():
-                kept = f"The checkpoint of epoch {self.epoch} stays in {self.folder} (for evaluate)."
-            else:
-                kept = "No checkpoint was written (it diverged in its first epoch)."
-            raise TrainingDiverged(
-                f"the training loss became {total} in epoch {self.epoch + 1}; nothing of that epoch was saved. "
-                f"{kept} Training is deterministic, so --resume would diverge again at the same step: start a "
-                f"new run with a smaller --lr (this one used {self.config.lr:g})."
-            )
-        self.update.apply(x, dlogits, per_head)
-        return total, per_head
-
-    # ----- the loop ------------------------------------------------------------------------------
+    # ----- the loop, made durable ---------------------------------------------------------------
     def run_epoch(self, stop_flag):
         """Train one epoch (or the rest of one, after a resume); returns the history row."""
         cfg = self.config
         if self.in_epoch is None:
             epoch_rng_state = self.shuffle_rng.bit_generator.state
-            start_step, sums = (
-                0,
-                {"total": 0.0, "batches": 0, "heads": {h: 0.0 for h in self.model.head_names}, "seconds": 0.0},
-            )
+            start_step, sums, seconds = 0, LossSums(self.model.head_names), 0.0
         else:  # replay the epoch's permutation from the generator state saved at its start
-            epoch_rng_state, start_step, sums = (
-                self.in_epoch["rng_state"],
-                self.in_epoch["step"],
-                self.in_epoch["sums"],
-            )
+            epoch_rng_state, start_step = self.in_epoch["rng_state"], self.in_epoch["step"]
+            sums, seconds = LossSums.from_dict(self.in_epoch["sums"]), self.in_epoch["sums"]["seconds"]
             self.shuffle_rng.bit_generator.state = epoch_rng_state
-        order = self.shuffle_rng.permutation(self.split.train)
-        # --augment: one seed per epoch from the same stream, so a resumed epoch redraws the same
-        # augmentations (drawn only when augmenting: runs without it keep their stream)
-        augment_seed = int(self.shuffle_rng.integers(2**63)) if cfg.augment else None
-        n_steps = -(-len(order) // cfg.batch_size)  # the last, partial batch is kept
+        batches = epoch_batches(
+            self.collection, self.split.train, cfg.batch_size, self.shuffle_rng, cfg.normalize, cfg.augment, start_step
+        )
+        n_steps = steps_per_epoch(len(self.split.train), cfg.batch_size)
         started = time.perf_counter()
         bar_label = f"epoch {self.epoch + 1}/{cfg.epochs}"
-        status = lambda: f"loss {sums['total'] / max(sums['batches'], 1):.4f}"  # noqa: E731
-        with self.progress(bar_label, n_steps - start_step, status) as bar:
-            for step in range(start_step, n_steps):
-                if stop_flag["stop"]:
-                    sums["seconds"] += time.perf_counter() - started
-                    self.in_epoch = {"rng_state": epoch_rng_state, "step": step, "sums": sums}
-                    self.save(epoch_rng_state)
-                    raise TrainingInterrupted(f"interrupted in epoch {self.epoch + 1} at step {step}/{n_steps}")
-                batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                augment_rng = None if augment_seed is None else np.random.default_rng([augment_seed, step])
-                total, per_head = self.step(batch, augment_rng)
-                sums["total"] += total
-                sums["batches"] += 1
-                for head, loss in per_head.items():
-                    sums["heads"][head] += loss
-                bar.update(1)
-        seconds = sums["seconds"] + time.perf_counter() - started
-        row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3), "train_loss": sums["total"] / sums["batches"]}
-        for head, loss in sums["heads"].items():
-            row[f"train_loss_{head}"] = loss / sums["batches"]
+        with self.progress(bar_label, n_steps - start_step, lambda: f"loss {sums.mean():.4f}") as bar:
+            watched = self._watched(
+                batches, start_step, n_steps, stop_flag, bar, sums, epoch_rng_state, seconds, started
+            )
+            try:
+                train_epoch(self.train_step, self.spec, watched, cfg.other_labels, sums, self.update)
+            except TrainingDiverged as error:
+                if self.folder.checkpoint.exists():
+                    kept = f"The checkpoint of epoch {self.epoch} stays in {self.folder} (for evaluate)."
+                else:
+                    kept = "No checkpoint was written (it diverged in its first epoch)."
+                raise TrainingDiverged(
+                    f"{error} in epoch {self.epoch + 1}; nothing of that epoch was saved. {kept} Training is "
+                    "deterministic, so --resume would diverge again at the same step: start a new run with a "
+                    f"smaller --lr (this one used {cfg.lr:g})."
+                ) from None
+        seconds += time.perf_counter() - started
+        row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3), "train_loss": sums.mean()}
+        for head, loss in sums.head_means().items():
+            row[f"train_loss_{head}"] = loss
         row.update(self.update.end_epoch())
         row.update(self.validate())
         return row
 
+    def _watched(self, batches, start_step, n_steps, stop_flag, bar, sums, epoch_rng_state, seconds, started):
+        """``batches``, one at a time, with the progress bar advanced after each, and a Ctrl-C noticed
+        before the next: the place in the epoch is then saved and TrainingInterrupted raised."""
+        for step, batch in enumerate(batches, start=start_step):
+            if stop_flag["stop"]:
+                seconds += time.perf_counter() - started
+                self.in_epoch = {
+                    "rng_state": epoch_rng_state,
+                    "step": step,
+                    "sums": {**sums.to_dict(), "seconds": seconds},
+                }
+                self.save(epoch_rng_state)
+                raise TrainingInterrupted(f"interrupted in epoch {self.epoch + 1} at step {step}/{n_steps}")
+            yield batch
+            bar.update(1)
+
     def validate(self):
-        """Validation loss (the training objective over the whole validation set) and each task's
-        ROC-AUC and accuracy; an empty dict when there is no validation split."""
-        val = self.split.val
-        if len(val) == 0:
-            return {}
-        logits = predict_logits(
+        """Validation loss and each task's ROC-AUC and accuracy (:func:`~minimtl.training.loop.validation_scores`);
+        an empty dict when there is no validation split."""
+        cfg = self.config
+        return validation_scores(
             self.score_forward,
-            self.model.head_names,
-            self.collection.images,
-            val,
+            self.model,
+            self.spec,
+            self.collection,
+            self.split.val,
             self.eval_batch,
-            self.config.normalize,
+            cfg.normalize,
+            cfg.other_labels,
         )
-        total, per_head = dataset_loss(self.spec, logits, self.collection, val, self.config.other_labels)
-        row = {"val_loss": total}
-        row.update({f"val_loss_{head}": loss for head, loss in per_head.items()})
-        for task, result in score_tasks(self.spec, logits, self.collection, val).items():
-            row[f"val_auc_{task}"] = result["metrics"]["roc_auc"]["value"]
-            row[f"val_accuracy_{task}"] = result["metrics"]["accuracy"]["value"]
-            row[f"val_one_class_{task}"] = int(result["metrics"]["one_class"])
-        return row
 
     def fit(self, on_epoch_end=None):
         """Train until ``config.epochs`` epochs are done (or ``config.patience`` epochs pass without a
@@ -264,13 +251,7 @@ class Trainer:
                 self.in_epoch = None
                 self.epoch += 1
                 self.history.append(row)
-                if (
-                    "val_loss" in row
-                    and np.isfinite(row["val_loss"])
-                    and (self.best is None or row["val_loss"] < self.best["val_loss"])
-                ):
-                    self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
-                    save_npz(self.folder.best, {f"param/{k}": v for k, v in self.params.items()})
+                self._keep_best(row)
                 self._check_patience()
                 new_warnings = self._check_epoch(row)
                 self.save(self.shuffle_rng.bit_generator.state)
@@ -282,9 +263,29 @@ class Trainer:
                 if on_epoch_end is not None:
                     on_epoch_end(self, row)
 
+    def _keep_best(self, row):
+        """After an epoch: note the best summed validation loss (patience watches it), and save the weights
+        of the best epoch by the run's selection rule: best.npz (summed) or best-<task>.npz for each task
+        whose own validation loss improved (per-task). Saved before the epoch's checkpoint, which records
+        the bests, so a run killed in between resumes with the bests of the previous checkpoint."""
+        weights = {f"param/{k}": v for k, v in self.params.items()}
+        if (
+            "val_loss" in row
+            and np.isfinite(row["val_loss"])
+            and (self.best is None or row["val_loss"] < self.best["val_loss"])
+        ):
+            self.best = {"epoch": self.epoch, "val_loss": row["val_loss"]}
+            if self.config.selection == "summed":
+                save_npz(self.folder.best, weights)
+        if self.config.selection == "per-task":
+            losses = {task: row.get(f"val_task_loss_{task}") for task in self.spec.tasks}
+            improved, self.best_tasks = improved_tasks(self.best_tasks, self.epoch, losses)
+            for task in improved:
+                save_npz(self.folder.model_file("best", task), weights)
+
     def _check_patience(self):
         """Early stopping: mark the run stopped when ``config.patience`` epochs have passed since the
-        best validation loss (runs with a validation split only)."""
+        best summed validation loss (runs with a validation split only; whatever the selection rule)."""
         patience = self.config.patience
         if patience and self.best is not None and self.epoch - self.best["epoch"] >= patience:
             self.stopped = {

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from minimtl.kernels import chosen
+from minimtl.kernels import chosen, conv2d_numba, conv2d_reference
 from minimtl.nn.init import initial_kernel
 
-conv2d_kernels = chosen("minimtl.kernels.conv2d")  # conv2d_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
+conv2d_kernels = chosen(conv2d_numba, conv2d_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["Conv2D"]
 

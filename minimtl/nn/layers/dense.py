@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from minimtl.kernels import chosen
+from minimtl.kernels import chosen, dense_numba, dense_reference
 from minimtl.nn.init import initial_kernel
 
-dense_kernels = chosen("minimtl.kernels.dense")  # dense_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
+dense_kernels = chosen(dense_numba, dense_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["Dense"]
 

@@ -2,11 +2,9 @@
 
 import numpy as np
 
-from minimtl.kernels import chosen
+from minimtl.kernels import chosen, maxpool2d_numba, maxpool2d_reference
 
-maxpool2d_kernels = chosen(
-    "minimtl.kernels.maxpool2d"
-)  # maxpool2d_numba, or its NumPy twin (MINIMTL_KERNELS=reference)
+maxpool2d_kernels = chosen(maxpool2d_numba, maxpool2d_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["MaxPool2D"]
 

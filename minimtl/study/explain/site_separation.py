@@ -13,13 +13,13 @@ the other's: it has learned the site, as ``--other-labels negative`` teaches it 
 the other hospital is a "no" for this head). Near 0 separates as well, the other way round;
 ``separation = max(AUC, 1 - AUC)`` says how well either way.
 
-Images: the test side of the run's seed split over both datasets (:mod:`minimtl.study.saved_run`),
+Images: the test side of the run's seed split over both datasets (:mod:`minimtl.study.run.saved_run`),
 so every architecture of one seed is measured on the same images, none seen in training.
 """
 
 import numpy as np
 
-from minimtl.study.saved_run import disease_probability, full_test_images, open_saved_run, score_unit
+from minimtl.study.run.saved_run import disease_probability, full_test_images, open_saved_run, score_unit
 from minimtl.training.metrics import roc_auc, roc_auc_interval
 
 __all__ = ["DATASETS", "site_separation", "site_separation_of"]
@@ -61,9 +61,9 @@ def site_separation_of(run, collection, tasks=None):
         }
     return {
         "run": str(run.folder),
-        "weights": run.weights,
+        "weights": run.chosen_weights,
         "synthetic": bool(collection.synthetic),
-        "images": run.full_test_scope + ": the normal (label 0) images of each dataset",
+        "images": run.full_test(collection)[1] + ": the normal (label 0) images of each dataset",
         "groups": {d: {k: v for k, v in g.items() if k != "index"} for d, g in groups.items()},
         "tasks": heads,
     }
@@ -82,4 +82,4 @@ def site_separation(run_dir, collection, weights=None, tasks=None):
     ``mean_probability`` (dataset -> mean P(disease)), ``head``, ``unit``, ``positive``, ``negative``;
     the numbers are None when one of the groups has no image. Raises RunError for an unusable run.
     """
-    return site_separation_of(open_saved_run(run_dir, collection, weights), collection, tasks)
+    return site_separation_of(open_saved_run(run_dir, weights), collection, tasks)

@@ -9,16 +9,17 @@
   weights, which images;
 - ``explain.md``: how to read them, and what they say for this run.
 
-:func:`saliency_outside_box` gives the saliency numbers alone; :func:`minimtl.study.site_separation.site_separation`
-and :func:`minimtl.study.shift_test.shift_test` the other two (each a plain function of a run folder
-and its collection, for ``compare``).
+:func:`saliency_outside_box` gives the saliency numbers alone;
+:func:`minimtl.study.explain.site_separation.site_separation` and
+:func:`minimtl.study.explain.shift_test.shift_test` the other two (each a plain function of a run
+folder and its collection, for ``compare``).
 """
 
 from pathlib import Path
 
 from minimtl.common.atomic import write_json, write_text
 from minimtl.common.run_folder import SAVED_MODELS
-from minimtl.study.explain_maps import (
+from minimtl.study.explain.maps import (
     LUNG_BOX,
     METHODS,
     OUTCOMES,
@@ -26,12 +27,11 @@ from minimtl.study.explain_maps import (
     box_mask,
     task_saliency,
 )
-from minimtl.study.explain_plots import plot_group, plot_mean_maps
-from minimtl.study.explain_report import render_explain
-from minimtl.study.run import RunError
-from minimtl.study.saved_run import open_saved_run
-from minimtl.study.shift_test import shift_test_of
-from minimtl.study.site_separation import site_separation_of
+from minimtl.study.explain.plots import plot_group, plot_mean_maps
+from minimtl.study.explain.report import render_explain
+from minimtl.study.explain.shift_test import shift_test_of
+from minimtl.study.explain.site_separation import site_separation_of
+from minimtl.study.run.saved_run import RunError, open_saved_run
 
 __all__ = ["checked_tasks", "explain_run", "saliency_outside_box"]
 
@@ -47,8 +47,20 @@ def checked_tasks(run, tasks):
     return list(tasks) if tasks else list(run.spec.tasks)
 
 
+def opened_on(run_dir, collection, weights=None):
+    """The saved run of ``run_dir`` (its ``weights`` model, or the one it stands for), checked before
+    anything is computed: its model files exist, ``collection`` holds its images, split.json its test images.
+    Raises RunError naming what is missing."""
+    run = open_saved_run(run_dir, weights)
+    run.weights_files()
+    run.test_images(collection)
+    return run
+
+
 def _title(text, run, synthetic):
-    return f"{text} - {run.spec.name}, {SAVED_MODELS[run.weights][1]}" + (" (SYNTHETIC phantoms)" if synthetic else "")
+    return f"{text} - {run.spec.name}, {SAVED_MODELS[run.chosen_weights][1]}" + (
+        " (SYNTHETIC phantoms)" if synthetic else ""
+    )
 
 
 def _settings(run, per_group, methods, seed):
@@ -75,7 +87,7 @@ def saliency_outside_box(run_dir, collection, weights=None, tasks=None, per_grou
     Returns a JSON-ready dict: ``run``, ``weights``, ``settings`` and ``tasks``: task -> ``head``,
     ``unit``, ``images`` and ``outside_box``: method -> class sample (and ``own``) -> mean share.
     """
-    run = open_saved_run(run_dir, collection, weights)
+    run = opened_on(run_dir, collection, weights)
     inside = box_mask(run.config.image_size)
     summaries = {
         task: task_saliency(run, collection, task, per_group, methods, seed).summary(collection, inside)
@@ -83,7 +95,7 @@ def saliency_outside_box(run_dir, collection, weights=None, tasks=None, per_grou
     }
     return {
         "run": str(run.folder),
-        "weights": run.weights,
+        "weights": run.chosen_weights,
         "settings": _settings(run, per_group, methods, seed),
         "tasks": summaries,
     }
@@ -134,20 +146,20 @@ def explain_run(
     shift: also run the shift test; log: one line of text at a time.
     Returns the explain.json document. Raises RunError for an unusable run or a task it lacks.
     """
-    run = open_saved_run(run_dir, collection, weights)
+    run = opened_on(run_dir, collection, weights)
     tasks = checked_tasks(run, tasks)
     out = Path(out_dir) if out_dir is not None else run.folder.explain
     synthetic = bool(collection.synthetic)
     log(
-        f"{run.spec.name} from {run.folder}, {SAVED_MODELS[run.weights][1]}"
+        f"{run.spec.name} from {run.folder}, {SAVED_MODELS[run.chosen_weights][1]}"
         + (" (SYNTHETIC phantoms)" if synthetic else "")
     )
     document = {
         "run": str(run.folder),
         "arch": run.spec.name,
         "options": run.config.to_dict(),
-        "weights": run.weights,
-        "weights_file": run.folder.model_file(run.weights).name,
+        "weights": run.chosen_weights,
+        "weights_file": ", ".join(dict.fromkeys(run.weights_file_for(task).name for task in tasks)),
         "synthetic": synthetic,
         "settings": _settings(run, per_group, methods, seed),
         "site_separation": site_separation_of(run, collection, tasks),

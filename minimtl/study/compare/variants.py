@@ -12,9 +12,12 @@ __all__ = [
     "VARIANTS",
     "GENERALIZATION_OPTIONS",
     "GENERALIZATION_VARIANTS",
+    "CONTROL_VARIANTS",
     "METHOD_OPTIONS",
     "METHOD_VARIANTS",
     "ALL_VARIANTS",
+    "PARTNERS",
+    "with_partners",
     "ROWS",
     "BASELINE_ROW",
     "SECOND_PAIRS",
@@ -59,10 +62,14 @@ GENERALIZATION_OPTIONS = {
     "augment": (("augment", True),),
     "all": (("normalize", "image"), ("crop_borders", True), ("augment", True)),
 }
+# Controls beyond the study, run only when asked (compare --variants): single-tb-negatives is single-tb
+# trained on multitask64's TB labels (Shenzhen, and every Kermany image a TB negative), so that
+# multitask64's TB gain over single-tb can be split into what sharing adds and what the extra negatives add.
+CONTROL_VARIANTS = (Variant("single-tb-negatives", "single-tb-negatives"),)
 GENERALIZATION_VARIANTS = tuple(
     Variant(f"{base.name}+{option}", base.arch, base.other_labels, fields, baseline=base.name)
-    for base in VARIANTS
-    if base.name in ("single-tb", "multitask64", "multitask64-ignore")
+    for base in VARIANTS + CONTROL_VARIANTS
+    if base.name in ("single-tb", "multitask64", "multitask64-ignore", "single-tb-negatives")
     for option, fields in GENERALIZATION_OPTIONS.items()
 )
 # The multi-task methods beyond the study (issue 23), each on top of multitask64: a weighting of the two
@@ -79,7 +86,23 @@ METHOD_VARIANTS = tuple(
     Variant(f"multitask64+{option}", "multitask64", options=fields, baseline="multitask64")
     for option, fields in METHOD_OPTIONS.items()
 )
-ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + METHOD_VARIANTS}
+ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS + METHOD_VARIANTS}
+
+# The variants a control is compared with, which a comparison that runs it must run too.
+PARTNERS = {"single-tb-negatives": ("single-tb", "multitask64")}
+
+
+def with_partners(names):
+    """``names`` (variant names) followed by every baseline and partner they are paired with that is not
+    among them, in order and without repeats; a baseline's own partners too (the control with an option
+    needs the control, and the control needs single-tb and multitask64)."""
+    names = list(dict.fromkeys(names))
+    for name in names:  # grows while it is read: every added name is visited in turn
+        variant = ALL_VARIANTS[name]
+        added = ([variant.baseline] if variant.baseline else []) + list(PARTNERS.get(name, ()))
+        names += [n for n in added if n not in names]
+    return names
+
 
 # The table rows of the study's models: which run gives each row's numbers for each task
 # (single-task is two models, one per task).
@@ -89,12 +112,17 @@ ROWS = {
     "multi-task 64": {"tb": "multitask64", "pneumonia": "multitask64"},
     "multi-task 32": {"tb": "multitask32", "pneumonia": "multitask32"},
     "multi-task 64, other labels ignored": {"tb": "multitask64-ignore", "pneumonia": "multitask64-ignore"},
+    "single-tb, Kermany as TB negatives": {"tb": "single-tb-negatives"},
 }
 BASELINE_ROW = "single-task"
 
 # Rows paired a second time, with another row (same seeds, same test images): the study's question (2),
-# does labelling the other dataset negative help or hurt compared with ignoring those images?
-SECOND_PAIRS = {"multi-task 64, other labels ignored": "multi-task 64"}
+# does labelling the other dataset negative help or hurt compared with ignoring those images? And the
+# control: multitask64's TB labels without its pneumonia head, against multitask64 itself.
+SECOND_PAIRS = {
+    "multi-task 64, other labels ignored": "multi-task 64",
+    "single-tb, Kermany as TB negatives": "multi-task 64",
+}
 
 
 def rows_of(variants=VARIANTS):
@@ -112,8 +140,9 @@ def rows_of(variants=VARIANTS):
             continue
         base_row = row_of_variant[variant.baseline]
         option = variant.name.split("+", 1)[1]
-        tasks = ("tb",) if variant.arch == "single-tb" else ("tb", "pneumonia")
-        row = f"{'single-tb' if variant.arch == 'single-tb' else base_row} + {option}"
+        # the tasks its baseline model is scored on (single-tb is only the TB half of the single-task row)
+        tasks = tuple(task for task, name in ROWS[base_row].items() if name == variant.baseline)
+        row = f"{'single-tb' if variant.baseline == 'single-tb' else base_row} + {option}"
         rows[row] = {task: variant.name for task in tasks}
         paired[row] = base_row
     return rows, paired

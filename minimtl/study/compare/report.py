@@ -5,56 +5,16 @@ from sklearn.metrics import roc_curve
 
 from minimtl.common.atomic import write_json
 from minimtl.common.messages import plural
-from minimtl.study.plots import plt, save_figure
-from minimtl.study.variants import METRICS, STUDY_TABLE
+from minimtl.study.compare.cells import auc_cell, delong_cell, difference, interval, p_value, percent, seed_counts
+from minimtl.study.compare.external_report import external_columns, external_tables
+from minimtl.study.compare.variants import STUDY_TABLE
+from minimtl.study.compare.verdicts import pairs_of, render_verdicts, verdicts
+from minimtl.study.run.plots import plt, save_figure
 
 __all__ = ["render_table", "write_summary", "plot_metric_dots", "plot_roc_curves"]
 
 TASKS = ("tb", "pneumonia")
 TASK_TITLES = {"tb": "Tuberculosis", "pneumonia": "Pneumonia"}
-
-
-def _interval(entry, scale=1.0, digits=3, signed=False, missing="n/a"):
-    """'0.812 [0.790, 0.834]': a mean over seeds and its 95% interval (``scale`` 100 for percent,
-    ``signed`` for differences), or ``missing`` when undefined."""
-    if not entry or entry["mean"] is None:
-        return missing
-    number = f"{{:{'+' if signed else ''}.{digits}f}}".format
-    if entry["ci95"] is None:
-        return number(scale * entry["mean"])
-    low, high = entry["ci95"]
-    return f"{number(scale * entry['mean'])} [{number(scale * low)}, {number(scale * high)}]"
-
-
-def _pct(entry):
-    return _interval(entry, scale=100, digits=1)
-
-
-def _auc(entry):
-    return _interval(entry)
-
-
-def _diff(paired, scale=100, digits=1):
-    """'+1.2 [-3.0, +5.4]' (mean paired difference and its t interval), '' when undefined."""
-    return _interval(paired, scale, digits, signed=True, missing="")
-
-
-def _p(value):
-    return "" if value is None else (f"{value:.3f}" if value >= 0.001 else "<0.001")
-
-
-def _seeds(paired):
-    return f"{paired['seeds_better']}/{paired['seeds_worse']}/{paired['seeds_equal']}" if paired else ""
-
-
-def _delong_cell(paired):
-    """'2 of 5 (+1/-1)': seeds whose DeLong p < 0.05, and how many of those favour the model."""
-    results = [r for r in (paired or {}).get("delong", []) if r is not None and r["p"] == r["p"]]
-    if not results:
-        return ""
-    significant = [r for r in results if r["p"] < 0.05]
-    better = sum(r["difference"] > 0 for r in significant)
-    return f"{len(significant)} of {len(results)} (+{better}/-{len(significant) - better})"
 
 
 def _task_tables(summary, task, study_numbers=True):
@@ -69,11 +29,11 @@ def _task_tables(summary, task, study_numbers=True):
         study = STUDY_TABLE.get(row, {}).get(task) if study_numbers else None
         study_text = f"{study[0]:.1f} / {study[1]:.1f}" if study else "-"
         out.append(
-            f"| {row} | {study_text} | {_pct(cells['precision'])} | {_pct(cells['recall'])} | "
-            f"{_pct(cells['specificity'])} | {_pct(cells['f1'])} | {_auc(cells['roc_auc'])} | "
+            f"| {row} | {study_text} | {percent(cells['precision'])} | {percent(cells['recall'])} | "
+            f"{percent(cells['specificity'])} | {percent(cells['f1'])} | {auc_cell(cells['roc_auc'])} | "
             f"{cells['constant_predictions']}/{len(cells['recall']['per_seed'])} | {len(cells['seeds_used'])} |"
         )
-    pairs = _pairs(summary, task)
+    pairs = pairs_of(summary, task)
     if not pairs:  # no baseline in this comparison (say, no single-pneumonia run)
         return out
     out += [
@@ -91,9 +51,9 @@ def _task_tables(summary, task, study_numbers=True):
     for row, vs, comparisons in pairs:
         auc, recall, precision = (comparisons[m] for m in ("roc_auc", "recall", "precision"))
         out.append(
-            f"| {row} | {vs} | {_diff(auc, scale=1, digits=3)} | {_p(auc['wilcoxon_p'])} | "
-            f"{_seeds(auc)} | {_delong_cell(auc)} | {_diff(recall)} | {_p(recall['wilcoxon_p'])} | "
-            f"{_diff(precision)} | {_p(precision['wilcoxon_p'])} |"
+            f"| {row} | {vs} | {difference(auc, scale=1, digits=3)} | {p_value(auc['wilcoxon_p'])} | "
+            f"{seed_counts(auc)} | {delong_cell(auc)} | {difference(recall)} | {p_value(recall['wilcoxon_p'])} | "
+            f"{difference(precision)} | {p_value(precision['wilcoxon_p'])} |"
         )
     detectable = [(f"{row} vs {vs}", comparisons["roc_auc"].get("detectable")) for row, vs, comparisons in pairs]
     lines = [
@@ -102,25 +62,6 @@ def _task_tables(summary, task, study_numbers=True):
     if lines:
         out += ["", "What this design could detect (80% power, two-sided 5%):", ""] + [f"- {line}" for line in lines]
     return out
-
-
-def _pairs(summary, task):
-    """(row, the row it is paired with, {metric: paired comparison, and "site" and "shift" where the
-    site and shift results were paired}) for every paired comparison of the task: each row with its
-    baseline, then the second pairings (``also_vs``)."""
-    pairs = []
-    for row in summary:
-        cells = summary[row].get(task)
-        if not cells:
-            continue
-        if cells["paired_with"] is not None and cells["roc_auc"]["vs_baseline"] is not None:
-            comparisons = {m: cells[m]["vs_baseline"] for m in METRICS}
-            if "shift_vs_baseline" in cells:
-                comparisons.update(site=cells["site"]["vs_baseline"], shift=cells["shift_vs_baseline"])
-            pairs.append((row, cells["paired_with"], comparisons))
-        if "also_vs" in cells:
-            pairs.append((row, cells["also_vs"]["row"], cells["also_vs"]))
-    return pairs
 
 
 def _site_tables(summary, task):
@@ -134,21 +75,31 @@ def _site_tables(summary, task):
         f"Does the {task} score know the hospital? 'separates sites': how well P({task}) tells the healthy test "
         f"images of the two hospitals apart, max(AUC, 1 - AUC) (0.5: not at all; 1: perfectly); then the mean "
         f"P({task}) of each hospital's healthy images; then the change of the {task} test ROC-AUC after each "
-        "shift (mean over seeds [95% t interval]). A head that reads the lungs shows about 0.5 and small changes.",
+        "shift (mean over seeds [95% t interval]). A head that reads the lungs shows about 0.5 and small changes. "
+        "Heads that trained and collapsed heads are on lines of their own: a constant head cannot tell the "
+        "hospitals apart nor lose anything to a shift, so it would look site-blind and shift-proof; the paired "
+        "differences count only seeds where both heads trained.",
         "",
         f"| model | separates sites | vs baseline (Wilcoxon p) | P({task}), {task} healthy | "
         f"P({task}), {other} healthy | " + " | ".join(shifts) + " |",
         "| --- | --- | --- | --- | --- |" + " --- |" * len(shifts),
     ]
     for row in rows:
-        site, shift = summary[row][task]["site"], summary[row][task]["shift"]
-        out.append(
-            f"| {row} | {_auc(site['separation'])} | {_site_vs(site.get('vs_baseline'))} | "
-            f"{_auc(site[f'probability_{task}'])} | "
-            f"{_auc(site[f'probability_{other}'])} | "
-            + " | ".join(_interval(shift.get(name), signed=True) for name in shifts)
-            + " |"
-        )
+        cells = summary[row][task]
+        runs, collapsed = len(cells["recall"]["per_seed"]), cells["constant_predictions"]
+        lines = [
+            (row if not collapsed else f"{row}: trained heads ({runs - collapsed})", cells["site"], cells["shift"])
+        ]
+        if "site_collapsed" in cells:
+            lines.append((f"{row}: collapsed heads ({collapsed})", cells["site_collapsed"], cells["shift_collapsed"]))
+        for label, site, shift in lines:
+            out.append(
+                f"| {label} | {auc_cell(site['separation'])} | {_site_vs(site.get('vs_baseline'))} | "
+                f"{auc_cell(site[f'probability_{task}'])} | "
+                f"{auc_cell(site[f'probability_{other}'])} | "
+                + " | ".join(interval(shift.get(name), signed=True) for name in shifts)
+                + " |"
+            )
     for row in rows:
         also = summary[row][task].get("also_vs")
         if also and also.get("site"):
@@ -159,7 +110,7 @@ def _site_tables(summary, task):
 def _site_pairs_table(summary, task, shifts):
     """Paired with its baseline (and second partner): the change of the site separation and of each
     shift's ROC-AUC change, seed by seed on the same test images."""
-    pairs = [(row, vs, paired) for row, vs, paired in _pairs(summary, task) if paired.get("shift") is not None]
+    pairs = [(row, vs, paired) for row, vs, paired in pairs_of(summary, task) if paired.get("shift") is not None]
     if not pairs:
         return []
     out = [
@@ -172,8 +123,8 @@ def _site_pairs_table(summary, task, shifts):
         "| --- | --- | --- |" + " --- |" * len(shifts),
     ]
     for row, vs, paired in pairs:
-        cells = [_interval(paired["site"], signed=True, missing="")] + [
-            _interval(paired["shift"].get(name), signed=True, missing="") for name in shifts
+        cells = [interval(paired["site"], signed=True, missing="")] + [
+            interval(paired["shift"].get(name), signed=True, missing="") for name in shifts
         ]
         out.append(f"| {row} | {vs} | " + " | ".join(cells) + " |")
     return out
@@ -182,7 +133,7 @@ def _site_pairs_table(summary, task, shifts):
 def _site_vs(paired):
     if not paired or paired["mean"] is None:
         return ""
-    return f"{_interval(paired, signed=True)} ({_p(paired['wilcoxon_p']) or 'n/a'})"
+    return f"{interval(paired, signed=True)} ({p_value(paired['wilcoxon_p']) or 'n/a'})"
 
 
 def _power_text(d):
@@ -198,18 +149,22 @@ def _power_text(d):
 def _delong_details(summary, task, seeds):
     """Per seed and paired comparison: the DeLong AUC difference, its standard error and p."""
     out = ["| model | vs | seed | AUC diff | SE | p |", "| --- | --- | --- | --- | --- | --- |"]
-    for row, vs, comparisons in _pairs(summary, task):
+    for row, vs, comparisons in pairs_of(summary, task):
         for seed, result in zip(seeds, comparisons["roc_auc"].get("delong", [])):
             if result is not None:
                 out.append(
-                    f"| {row} | {vs} | {seed} | {result['difference']:+.3f} | {result['se']:.3f} | {_p(result['p'])} |"
+                    f"| {row} | {vs} | {seed} | {result['difference']:+.3f} | {result['se']:.3f} | "
+                    f"{p_value(result['p'])} |"
                 )
     return out if len(out) > 2 else []
 
 
-def render_table(summary, settings, reshuffled_summary=None, overlap=None, without_collapsed=None):
-    """The comparison as Markdown: per task, the study's numbers beside ours, the paired tests, and
-    the same again without the collapsed runs."""
+def render_table(
+    summary, settings, reshuffled_summary=None, overlap=None, without_collapsed=None, verdict_document=None
+):
+    """The comparison as Markdown: per task, the study's numbers beside ours, the paired tests, the site
+    and shift tables, each external site's TB ROC-AUC, the same again without the collapsed runs; then
+    the verdicts (:mod:`minimtl.study.compare.verdicts`; computed here unless given) and the runs."""
     out = [f"# Comparison: {settings['protocol']} protocol", ""]
     if settings.get("synthetic"):
         out += ["> **SYNTHETIC DATA.** These numbers come from built-in phantoms, not chest X-rays.", ""]
@@ -220,8 +175,9 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
         f"validation {settings['val_fraction']:.0%}, model: {settings['model_choice']}.",
         "",
         "Cells: mean over seeds [95% Student-t interval over seeds], in percent (ROC-AUC as a fraction). "
-        "Intervals are clipped to the metric's range. 'one class': runs whose head gave every test image "
-        "the same class (a collapsed head). 'seeds': the runs the row's numbers come from.",
+        "Intervals are clipped to the metric's range. 'one class': runs whose head collapsed (gave every image "
+        "one class), as each run decided on its validation images before the test (runs that did not record it: "
+        "on their test images). 'seeds': the runs the row's numbers come from.",
         "",
     ]
     for task in TASKS:
@@ -231,6 +187,9 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
         site = _site_tables(summary, task)
         if site:
             out += site + [""]
+        external = external_tables(summary, task)
+        if external:
+            out += external + [""]
         details = _delong_details(summary, task, settings["seeds"])
         if details:
             out += [f"DeLong's test per seed ({TASK_TITLES[task]}, ROC-AUC of the model minus the other's):", ""]
@@ -238,6 +197,7 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
         if without_collapsed is not None:
             out += [f"## {TASK_TITLES[task]}: without collapsed runs", ""]
             out += _task_tables(without_collapsed, task, study_numbers=False) + [""]
+    out += render_verdicts(verdict_document or verdicts(summary, settings["seeds"])) + [""]
     out += _runs_table(settings)
     if reshuffled_summary:
         out += [
@@ -254,8 +214,8 @@ def render_table(summary, settings, reshuffled_summary=None, overlap=None, witho
                 cells = reshuffled_summary[row].get(task)
                 if cells:
                     out.append(
-                        f"| {row} | {task} | {_pct(cells['precision'])} | {_pct(cells['recall'])} | "
-                        f"{_auc(cells['roc_auc'])} |"
+                        f"| {row} | {task} | {percent(cells['precision'])} | {percent(cells['recall'])} | "
+                        f"{auc_cell(cells['roc_auc'])} |"
                     )
         out.append("")
     return "\n".join(out)
@@ -275,8 +235,9 @@ def _runs_table(settings):
     out = [
         "## Runs",
         "",
-        "Per variant, median [min, max] over seeds: the epoch whose model is scored, the epochs trained (early "
-        "stopping included) and the training time per run (epochs only; scoring and loading not counted).",
+        "Per variant, median [min, max] over seeds: the epoch whose model scores each task (with per-task "
+        "selection each task's own), the epochs trained (early stopping included) and the training time per run "
+        "(epochs only; scoring and loading not counted).",
         "",
         "| variant | runs | model's epoch | epochs trained | minutes per run |",
         "| --- | --- | --- | --- | --- |",
@@ -284,15 +245,22 @@ def _runs_table(settings):
     for variant in settings["variants"]:
         names = [f"{variant}-seed{seed}" for seed in settings["seeds"] if f"{variant}-seed{seed}" in epochs]
         if names:
+            model = [epochs[n]["model"] for n in names]
+            if isinstance(model[0], dict):  # per task
+                model = "; ".join(f"{task} {spread([m[task] for m in model])}" for task in model[0])
+            else:  # one epoch for every task (a summary written before per-task selection)
+                model = spread(model)
             out.append(
-                f"| {variant} | {len(names)} | {spread([epochs[n]['model'] for n in names])} | "
+                f"| {variant} | {len(names)} | {model} | "
                 f"{spread([epochs[n]['trained'] for n in names])} | "
                 f"{spread([seconds[n] for n in names], scale=1 / 60, digits=1)} |"
             )
     return out + [""]
 
 
-def write_summary(path, summary, settings, reshuffled_summary=None, without_collapsed=None):
+def write_summary(path, summary, settings, reshuffled_summary=None, without_collapsed=None, verdict_document=None):
+    """summary.json: the settings, the rows (with and without collapsed runs, and reshuffled) and the
+    verdicts (:func:`minimtl.study.compare.verdicts.verdicts`; computed here unless given)."""
     write_json(
         path,
         {
@@ -300,49 +268,71 @@ def write_summary(path, summary, settings, reshuffled_summary=None, without_coll
             "summary": summary,
             "without_collapsed": without_collapsed,
             "reshuffled": reshuffled_summary,
+            "verdicts": verdict_document or verdicts(summary, settings["seeds"]),
         },
     )
 
 
 def plot_metric_dots(summary, path, synthetic=False):
     """Per task and metric: each seed's value as a dot, the mean with its 95% interval as a bar, and
-    the study's own precision and recall (one unseeded run) as a red cross."""
+    the study's own precision and recall (one unseeded run) as a red cross; then, beside the test ROC-AUC,
+    the ROC-AUC on each external site where the runs were scored on one (TB only)."""
     metrics = ("precision", "recall", "roc_auc")
-    fig, axes = plt.subplots(len(TASKS), len(metrics), figsize=(4.2 * len(metrics), 3.6 * len(TASKS)), squeeze=False)
+    external = {task: external_columns(summary, task) for task in TASKS}
+    n_columns = len(metrics) + max(len(columns) for columns in external.values())
+    fig, axes = plt.subplots(len(TASKS), n_columns, figsize=(4.2 * n_columns, 3.6 * len(TASKS)), squeeze=False)
     rows = list(summary)
     for i, task in enumerate(TASKS):
-        for j, metric in enumerate(metrics):
+        panels = [(metric, f"{task}: {metric}" + (" (test)" if metric == "roc_auc" else "")) for metric in metrics]
+        panels += [((name, site), f"{task}: roc_auc on {name}/{site}") for name, site in external[task]]
+        for j in range(n_columns):
             ax = axes[i][j]
+            if j >= len(panels):
+                ax.axis("off")
+                continue
+            which, title = panels[j]
             for y, row in enumerate(rows):
                 cells = summary.get(row, {}).get(task)
                 if not cells:
                     continue
-                entry = cells[metric]
-                values = [v for v in entry["per_seed"] if v is not None]
-                ax.plot(values, [y] * len(values), "o", alpha=0.5, color="tab:blue")
+                entry = cells[which] if isinstance(which, str) else _external_entry(cells, *which)
+                if entry is None:
+                    continue
+                _dots(ax, entry, y)
                 study = STUDY_TABLE.get(row, {}).get(task)
-                if study and metric in ("precision", "recall"):  # the study's one run, for comparison
-                    value = study[0 if metric == "precision" else 1] / 100
+                if study and which in ("precision", "recall"):  # the study's one run, for comparison
+                    value = study[0 if which == "precision" else 1] / 100
                     first = not any(line.get_label() == "study" for line in ax.lines)
                     ax.plot([value], [y], "x", color="tab:red", markersize=9, label="study" if first else None)
-                if entry["ci95"] is not None:
-                    ax.errorbar(
-                        entry["mean"],
-                        y,
-                        xerr=[[entry["mean"] - entry["ci95"][0]], [entry["ci95"][1] - entry["mean"]]],
-                        fmt="s",
-                        color="black",
-                        capsize=3,
-                    )
             ax.set_yticks(range(len(rows)), rows if j == 0 else [""] * len(rows))
-            if metric in ("precision", "recall") and any(h.get_label() == "study" for h in ax.lines):
+            if which in ("precision", "recall") and any(h.get_label() == "study" for h in ax.lines):
                 ax.legend(loc="lower left", fontsize=8)
-            ax.set_title(f"{task}: {metric}")
+            ax.set_title(title)
             ax.invert_yaxis()
     if synthetic:
         fig.suptitle("SYNTHETIC phantoms")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _external_entry(cells, name, site):
+    entry = cells.get("external", {}).get(name, {}).get(site)
+    return entry["roc_auc"] if entry else None
+
+
+def _dots(ax, entry, y):
+    """One row of a metric panel: each seed's value as a dot, the mean and its 95% interval as a bar."""
+    values = [v for v in entry["per_seed"] if v is not None]
+    ax.plot(values, [y] * len(values), "o", alpha=0.5, color="tab:blue")
+    if entry["ci95"] is not None:
+        ax.errorbar(
+            entry["mean"],
+            y,
+            xerr=[[entry["mean"] - entry["ci95"][0]], [entry["ci95"][1] - entry["mean"]]],
+            fmt="s",
+            color="black",
+            capsize=3,
+        )
 
 
 def plot_roc_curves(per_run, seeds, rows, path, model_choice, synthetic=False):

@@ -1,6 +1,6 @@
 """The gradient-conflict plot of a multi-task run (``conflict.png``): the tasks' agreement per epoch."""
 
-from minimtl.study.plots import plt, save_figure
+from minimtl.study.run.plots import plt, save_figure
 
 __all__ = ["has_conflict", "plot_conflict"]
 

@@ -1,13 +1,14 @@
 """The statistics of a comparison: means with Student-t intervals over seeds, paired differences with
-Wilcoxon's signed-rank test, DeLong's test seed by seed, and the smallest difference a design can
-detect."""
+Wilcoxon's signed-rank test, DeLong's test seed by seed, the smallest difference a design can
+detect, Holm's correction for the comparisons beyond the primary ones, an equivalence test (TOST)
+for saying "unchanged", and the smallest p-value Wilcoxon's test can give with a number of seeds."""
 
 import math
 
 import numpy as np
 from scipy import optimize, stats
 
-from minimtl.study.delong import delong_test
+from minimtl.study.compare.delong import delong_test
 
 __all__ = [
     "mean_interval",
@@ -15,7 +16,15 @@ __all__ = [
     "delong_per_seed",
     "detectable_difference",
     "single_seed_detectable",
+    "holm",
+    "equivalence_test",
+    "EQUIVALENCE_MARGIN",
+    "smallest_wilcoxon_p",
 ]
+
+# The margin within which a ROC-AUC difference counts as "unchanged" (TOST), in ROC-AUC units. Fixed
+# when the test was added (issue 22), before any run was scored with it; never to be tuned on results.
+EQUIVALENCE_MARGIN = 0.02
 
 
 def mean_interval(values, confidence=0.95, bounds=None):
@@ -63,7 +72,7 @@ def paired_differences(model_values, baseline_values):
 def delong_per_seed(model_scores, baseline_scores):
     """DeLong's test of the model's ROC-AUC against the baseline's on the same test images, seed by
     seed. Inputs: lists (one per seed) of {"path", "label", "score"} dicts of arrays, or None.
-    Returns a list (one per seed) of DeLong results (see minimtl.study.delong) or None."""
+    Returns a list (one per seed) of DeLong results (see minimtl.study.compare.delong) or None."""
     results = []
     for model, baseline in zip(model_scores, baseline_scores):
         if model is None or baseline is None:
@@ -103,3 +112,55 @@ def detectable_difference(sd, n, power=0.8, alpha=0.05):
 def single_seed_detectable(se, power=0.8, alpha=0.05):
     """The smallest AUC difference one seed's DeLong test detects with ``power``: (z_{1-a/2} + z_power) se."""
     return None if se is None else float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of a family of p-values (None entries are left out and stay None).
+
+    Sort the m defined p-values p_(1) <= ... <= p_(m); the adjusted p_(i) is the running maximum of
+    (m - j + 1) p_(j) over j <= i, capped at 1. Rejecting where the adjusted p < alpha keeps the
+    chance of any false rejection in the family at most alpha, whatever the tests' dependence.
+    Returns a list of the same length as ``p_values``, in its order.
+    """
+    defined = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    m = len(defined)
+    adjusted = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(defined)):  # ties keep their input order
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def equivalence_test(differences, margin=EQUIVALENCE_MARGIN, alpha=0.05):
+    """Two one-sided paired t-tests (TOST) of "the true mean difference lies within +-margin".
+
+    differences: per-seed differences (None entries dropped). With mean d, standard error
+    se = sd / sqrt(n) and n - 1 degrees of freedom: p_low = P(T > (d + margin) / se) tests the mean
+    against -margin, p_high = P(T < (d - margin) / se) against +margin; p = max(p_low, p_high).
+    p < alpha is the same as the (1 - 2 alpha) t interval lying inside (-margin, +margin).
+
+    Returns {"margin", "p", "equivalent": p < alpha, "n"}; p is None (and equivalent False) with
+    fewer than two differences; with a zero sd the interval is the mean itself.
+    """
+    values = np.array([d for d in differences if d is not None], dtype=np.float64)
+    n = len(values)
+    out = {"margin": margin, "p": None, "equivalent": False, "n": int(n)}
+    if n < 2:
+        return out
+    mean, sd = float(values.mean()), float(values.std(ddof=1))
+    if sd == 0.0:
+        p = 0.0 if abs(mean) < margin else 1.0
+    else:
+        se = sd / math.sqrt(n)
+        p_low = float(stats.t.sf((mean + margin) / se, n - 1))
+        p_high = float(stats.t.cdf((mean - margin) / se, n - 1))
+        p = max(p_low, p_high)
+    return {**out, "p": p, "equivalent": p < alpha}
+
+
+def smallest_wilcoxon_p(seeds):
+    """The smallest two-sided p-value Wilcoxon's exact signed-rank test can give with ``seeds`` nonzero
+    paired differences: every difference on one side, 2 / 2**seeds (1 with fewer than two seeds).
+    With 5 seeds it is 0.0625, so no test over 5 seeds reaches p < 0.05."""
+    return 1.0 if seeds < 2 else 2.0 ** (1 - seeds)

@@ -27,7 +27,7 @@ import numpy as np
 
 from minimtl.data import to_input
 from minimtl.nn.saliency import gradcam_map, gradient_map, smoothgrad_map
-from minimtl.study.saved_run import disease_probability, full_test_images, score_unit
+from minimtl.study.run.saved_run import disease_probability, full_test_images, score_unit
 from minimtl.training.tasks import task_predictions
 
 __all__ = [
@@ -83,20 +83,23 @@ def task_streams(seed, task):
     return tuple(np.random.default_rng(s) for s in per_task.spawn(2))
 
 
-def saliency_maps(run, images, head, unit, method, noise_rng, smoothgrad=SMOOTHGRAD):
-    """Maps of one method for uint8 ``images`` (n, S, S), in the run's batches: float64 (n, S, S).
+def saliency_maps(run, task, images, method, noise_rng, smoothgrad=SMOOTHGRAD):
+    """Maps of one method of ``task``'s score (:func:`score_unit`, by the run's model of ``task``) for
+    uint8 ``images`` (n, S, S), in the run's batches: float64 (n, S, S).
     noise_rng: the Generator SmoothGrad draws from (unused by the other methods)."""
     if method not in METHODS:
         raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(METHODS)}")
+    head, unit = score_unit(run.spec, task, run.config.head)
+    model, batch_size = run.model_for(task), run.config.batch_size
     out = np.zeros(images.shape, dtype=np.float64)
-    for start in range(0, len(images), run.batch_size):
-        x = to_input(images[start : start + run.batch_size], run.config.normalize)
+    for start in range(0, len(images), batch_size):
+        x = to_input(images[start : start + batch_size], run.config.normalize)
         if method == "gradient":
-            maps = gradient_map(run.model, x, head, unit)
+            maps = gradient_map(model, x, head, unit)
         elif method == "smoothgrad":
-            maps = smoothgrad_map(run.model, x, head, unit, noise_rng, **smoothgrad)
+            maps = smoothgrad_map(model, x, head, unit, noise_rng, **smoothgrad)
         else:
-            maps = gradcam_map(run.model, x, head, unit)
+            maps = gradcam_map(model, x, head, unit)
         out[start : start + len(x)] = maps
     return out
 
@@ -178,15 +181,16 @@ class TaskSaliency:
 def task_saliency(run, collection, task, per_group=16, methods=METHODS, seed=0, smoothgrad=SMOOTHGRAD):
     """Pick the task's images (module docstring) and compute their maps.
 
-    Inputs: run: a :class:`minimtl.study.saved_run.SavedRun`; collection: its images; task: "tb" or
+    Inputs: run: a :class:`minimtl.study.run.saved_run.SavedRun`; collection: its images; task: "tb" or
     "pneumonia"; per_group: N, images per outcome group (4N per class sample); methods: some of
     ``METHODS``; seed: int; smoothgrad: its ``samples`` and ``noise``.
     Returns a :class:`TaskSaliency`.
     """
     head, unit = score_unit(run.spec, task, run.config.head)
     pick_rng, noise_rng = task_streams(seed, task)
-    own = run.test[collection.dataset[run.test] == task]
-    logits = run.logits(collection.images, own)
+    test = run.test_images(collection)
+    own = test[collection.dataset[test] == task]
+    logits = run.logits(task, collection.images, own)
     _, _, predicted = task_predictions(run.spec, logits, collection.dataset[own])[task]
     truth = collection.labels[own]
     other = next(d for d in TASK_ORDER if d != task)
@@ -201,7 +205,7 @@ def task_saliency(run, collection, task, per_group=16, methods=METHODS, seed=0, 
     }
     computed = np.unique(np.concatenate(list(groups.values()))).astype(np.int64)
     images = collection.images[computed]
-    maps = {method: saliency_maps(run, images, head, unit, method, noise_rng, smoothgrad) for method in methods}
+    maps = {method: saliency_maps(run, task, images, method, noise_rng, smoothgrad) for method in methods}
     return TaskSaliency(
         task=task,
         head=head,

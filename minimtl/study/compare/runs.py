@@ -6,12 +6,10 @@ parallel processes (``--jobs``) or be handed out as ``python cli.py run`` lines 
 machines that share ``OUT``: a run is the same whichever way it was made.
 """
 
-import csv
-import json
 import os
 import shlex
-import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numba
@@ -21,21 +19,17 @@ from joblib import Parallel, delayed
 from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
-from minimtl.data import Split, make_phantoms, make_split
-from minimtl.study.run import (
-    chosen_epoch,
-    chosen_tasks,
-    chosen_weights,
-    load_model,
-    read_config,
-    score_test_images,
-    train_and_report,
-)
-from minimtl.study.saved_run import open_saved_run
-from minimtl.study.shift_test import shift_test_of
-from minimtl.study.site_separation import site_separation_of
-from minimtl.study.variants import PROTOCOLS, VARIANTS, run_config
-from minimtl.training.train import Trainer
+from minimtl.data import make_phantoms, make_split, to_input
+from minimtl.nn.optim import Adam
+from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.explain.shift_test import shift_test_of
+from minimtl.study.explain.site_separation import site_separation_of
+from minimtl.study.run.external import EXTERNAL_TASK, score_on_external, set_name
+from minimtl.study.run.saved_run import open_saved_run
+from minimtl.study.run.write import train_and_report
+from minimtl.training.loop import train_on_batch
+from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.steps import make_step
 
 __all__ = [
     "run_dir_of",
@@ -43,10 +37,11 @@ __all__ = [
     "planned_runs",
     "plan_commands",
     "run_all",
-    "read_scores",
     "reshuffled_metrics",
     "site_and_shift",
     "RUN_OPTIONS",
+    "same_options",
+    "external_of",
 ]
 
 
@@ -61,22 +56,24 @@ def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repea
     probe = make_phantoms(n_per_class=base.batch_size, image_size=base.image_size, seed=0)
     fractions = PROTOCOLS[protocol]
     total = 0.0
-    with tempfile.TemporaryDirectory() as scratch:
-        for variant in variants:
-            config = run_config(base, variant, protocol, seed=0)
-            trainer = Trainer(config, probe, scratch, log=lambda line: None)
-            batch = np.flatnonzero(np.isin(probe.dataset, trainer.spec.datasets))[: base.batch_size]
-            trainer.step(batch)  # warm-up: JIT compilation and first-touch of the buffers
-            started = time.perf_counter()
-            for _ in range(repeats):
-                trainer.step(batch)
-            step_seconds = (time.perf_counter() - started) / repeats
-            n_images = int(np.isin(collection.dataset, trainer.spec.datasets).sum())
-            train_images = n_images * (1 - base.test_fraction) * (1 - fractions["val_fraction"])
-            eval_images = n_images - train_images
-            # a forward pass over the validation and test images costs about a third of a step
-            steps = train_images / base.batch_size + eval_images / base.batch_size / 3
-            total += step_seconds * steps * base.epochs * len(seeds)
+    for variant in variants:
+        config = run_config(base, variant, protocol, seed=0)
+        spec = ARCHITECTURES[config.arch]
+        model = build_model(config.arch, config.image_size, np.random.default_rng(0), head=config.head)
+        step = make_step(config.step, model, Adam(model.params, lr=config.lr))
+        batch = np.flatnonzero(np.isin(probe.dataset, spec.datasets))[: base.batch_size]
+        x, dataset, labels = to_input(probe.images[batch], config.normalize), probe.dataset[batch], probe.labels[batch]
+        train_on_batch(step, spec, x, dataset, labels)  # warm-up: JIT compilation and first-touch of the buffers
+        started = time.perf_counter()
+        for _ in range(repeats):
+            train_on_batch(step, spec, x, dataset, labels)
+        step_seconds = (time.perf_counter() - started) / repeats
+        n_images = int(np.isin(collection.dataset, spec.datasets).sum())
+        train_images = n_images * (1 - base.test_fraction) * (1 - fractions["val_fraction"])
+        eval_images = n_images - train_images
+        # a forward pass over the validation and test images costs about a third of a step
+        steps = train_images / base.batch_size + eval_images / base.batch_size / 3
+        total += step_seconds * steps * base.epochs * len(seeds)
     return total
 
 
@@ -86,29 +83,22 @@ def reshuffled_metrics(run_dir, collection):
 
     Returns {"train_overlap": fraction of those images the model trained on, "tasks": metrics}.
     """
-    config, _, spec, model = load_model(run_dir, "last")  # the study scored its final model
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 330]))  # a stream of its own
+    run = open_saved_run(run_dir, weights="last")  # the study scored its final model
+    rng = np.random.default_rng(np.random.SeedSequence([run.config.seed, 330]))  # a stream of its own
     fresh = make_split(collection, "random", rng, test_fraction=0.2, val_fraction=0.0)
-    fresh = fresh.restrict(collection, list(spec.datasets))
-    trained_on = Split.load(RunFolder(run_dir).split, collection).train
-    overlap = float(np.isin(fresh.test, trained_on).mean())
-    results, _ = score_test_images(model, config, collection, fresh.test)
+    fresh = fresh.restrict(collection, list(run.spec.datasets))
+    overlap = float(np.isin(fresh.test, run.split(collection).train).mean())
+    results, _ = run.score(collection, fresh.test)
     return {"train_overlap": overlap, "tasks": {task: r["metrics"] for task, r in results.items()}}
 
 
-def read_scores(run_dir, weights):
-    """Each task's test images of one saved model ("best" or "last"), from predictions.csv:
-    {task: {"path": str array, "label": int array, "score": float array}} (for DeLong's test and the
-    ROC curves). Files written before predictions.csv had a weights column hold the last model."""
-    out = {}
-    with open(RunFolder(run_dir).predictions, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        for row in csv.DictReader(handle):
-            if row.get("weights", "last") == weights:
-                task = out.setdefault(row["task"], {"path": [], "label": [], "score": []})
-                task["path"].append(row["path"])
-                task["label"].append(int(row["label"]))
-                task["score"].append(float(row["score"]))
-    return {task: {key: np.array(values) for key, values in columns.items()} for task, columns in out.items()}
+def same_options(made, wanted):
+    """Whether a finished run made with RunConfig ``made`` is the run ``wanted`` asks for. Without
+    validation there is no epoch to select, so the selection rule does not matter (a run made before
+    the rule existed reads as "summed")."""
+    if wanted.val_fraction == 0:
+        return replace(made, selection=wanted.selection) == wanted
+    return made == wanted
 
 
 def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
@@ -118,10 +108,10 @@ def planned_runs(base, out, protocol, seeds, variants=VARIANTS):
     for seed in seeds:
         for variant in variants:
             config, run_dir = run_config(base, variant, protocol, seed), run_dir_of(out, variant.name, seed)
-            if run_dir.metrics.exists() and read_config(run_dir)[0] != config:
+            if run_dir.metrics.exists() and not same_options(open_saved_run(run_dir).config, config):
                 raise ValueError(
-                    f"{run_dir} was run with other options ({read_config(run_dir)[0]}); use another --out for these "
-                    "settings"
+                    f"{run_dir} was run with other options ({open_saved_run(run_dir).config}); use another --out for "
+                    "these settings"
                 )
             runs.append((variant, seed, config, run_dir))
     return runs
@@ -157,7 +147,7 @@ RUN_OPTIONS = {
     "arch": "--arch", "head": "--head", "other_labels": "--other-labels", "image_size": "--image-size",
     "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
     "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
-    "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment",
+    "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment", "selection": "--selection",
     "trunk": "--trunk", "weighting": "--weighting", "conflict_every": "--conflict-every",
 }  # fmt: skip
 
@@ -184,12 +174,18 @@ def run_all(
     log=print,
     progress=no_progress,
     jobs=1,
+    externals_for=None,
 ):
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "scores",
-    "reshuffled"?}} for the model each run stands for.
+    "seconds", "epochs" ({"trained", "model": {task: epoch}}), "collapsed" ({task: verdict recorded
+    before the test, or None}), "site", "shift", "reshuffled"?, "train_overlap"?, "external"? ({set:
+    :func:`external_of`}, for runs with a TB head)}} for the model each run stands for on each task.
 
     collection_for(config): the images a run of ``config`` trains on (decoded with its
-    ``decode_crop``; one collection serves every run that decodes alike).
+    ``decode_crop``; one collection serves every run that decodes alike). externals_for(config): the
+    external TB sets (Collections) to score every finished run on, decoded as the run's images are;
+    None for none. External sets are scored after training, on finished runs only, and nothing
+    is chosen by them.
 
     jobs > 1 trains that many runs at once in worker processes (joblib), each with cores / jobs
     Numba threads; results do not depend on the thread count, so they equal those of jobs=1.
@@ -218,31 +214,48 @@ def run_all(
             log(f"{prefix}: done in {seconds:.0f} s; about {left:.1f} min left")
     per_run = {}
     for variant, seed, config, run_dir in runs:
-        metrics = json.loads(run_dir.metrics.read_text())
-        entry = {"tasks": chosen_tasks(metrics), "scores": read_scores(run_dir, chosen_weights(metrics))}
-        entry["seconds"] = sum(row["seconds"] for row in _history(run_dir))
-        entry["epochs"] = {"trained": metrics["final_epoch"], "model": chosen_epoch(metrics)}
+        run = open_saved_run(run_dir)
+        entry = {"tasks": run.task_metrics(), "scores": run.scores()}
+        entry["seconds"] = sum(row["seconds"] for row in run.history)
+        entry["epochs"] = {
+            "trained": run.metrics["final_epoch"],
+            "model": {t: run.epoch_for(t) for t in run.spec.tasks},
+        }
+        # decided before the test (validation predictions); None for runs made before it was recorded
+        entry["collapsed"] = {task: run.collapsed_for(task) for task in run.spec.tasks}
         if reshuffled:
-            if not run_dir.reshuffled.exists():
+            if run.saved_document(run.folder.reshuffled) is None:
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
-            stored = json.loads(run_dir.reshuffled.read_text())
+            stored = run.saved_document(run.folder.reshuffled)
             entry["reshuffled"], entry["train_overlap"] = stored["tasks"], stored["train_overlap"]
-        entry["site"], entry["shift"] = site_and_shift(run_dir, collection_for(config))
+        entry["site"], entry["shift"] = site_and_shift(run, collection_for(config))
+        if externals_for is not None and EXTERNAL_TASK in run.spec.tasks:
+            entry["external"] = {}
+            for external in externals_for(config):
+                entry["external"][set_name(external.data_dir)] = external_of(run, external, collection_for(config))
         per_run[(variant.name, seed)] = entry
     return per_run
 
 
-def site_and_shift(run_dir, collection):
-    """(site separation, shift test) of the model a run stands for (:mod:`minimtl.study.site_separation`,
-    :mod:`minimtl.study.shift_test`), computed once and kept in the run folder."""
-    folder = RunFolder(run_dir)
-    if not (folder.site.exists() and folder.shift.exists()):
-        run = open_saved_run(folder, collection)
-        write_json(folder.site, site_separation_of(run, collection))
-        write_json(folder.shift, shift_test_of(run, collection))
-    return json.loads(folder.site.read_text()), json.loads(folder.shift.read_text())
+def external_of(run, external, own):
+    """One run's TB model on one external set (:func:`minimtl.study.run.external.score_on_external`, kept
+    in the run folder): {"tasks": {"tb": {"sites", "pooled"}}, "scores": {"tb": {"site", "path", "label",
+    "score"}}, "adult_site": the probe against ``own``'s healthy TB test images}."""
+    document, predictions = score_on_external(run, external, own)
+    return {
+        "tasks": document["tasks"],
+        "scores": {
+            task: {k: v for k, v in columns.items() if k != "predicted"} for task, columns in predictions.items()
+        },
+        "adult_site": document.get("adult_site"),
+    }
 
 
-def _history(run_dir):
-    with open(run_dir.history, newline="") as handle:
-        return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
+def site_and_shift(run, collection):
+    """(site separation, shift test) of the model a saved run stands for
+    (:mod:`minimtl.study.explain.site_separation`, :mod:`minimtl.study.explain.shift_test`), computed
+    once and kept in the run folder."""
+    if run.saved_document(run.folder.site) is None or run.saved_document(run.folder.shift) is None:
+        write_json(run.folder.site, site_separation_of(run, collection))
+        write_json(run.folder.shift, shift_test_of(run, collection))
+    return run.saved_document(run.folder.site), run.saved_document(run.folder.shift)

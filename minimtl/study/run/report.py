@@ -99,6 +99,35 @@ def describe_leaks(leaks):
     )
 
 
+def _task_models_section(metrics):
+    """Which saved model scores each task (its epoch and file), and whether its head collapsed, as
+    decided before the test; nothing for runs that did not record it."""
+    models, collapse = metrics.get("task_models"), metrics.get("collapse") or {}
+    if not models:
+        return []
+    rule = {
+        "per-task": "each task's own best validation epoch (the lowest loss of its head on its own validation images)",
+        "summed": "the epoch with the lowest summed validation loss, for every task",
+        None: "the last epoch (no validation split)",
+    }[metrics.get("selection")]
+    out = [
+        f"## The model that scores each task: {rule}",
+        "",
+        "Collapsed: the head gave every one of its task's validation images (training images, without "
+        "validation) the same class; decided before any test image was scored.",
+        "",
+        "| task | epoch | file | collapsed |",
+        "| --- | --- | --- | --- |",
+    ]
+    for task, model in models.items():
+        verdict = collapse.get(task)
+        text = "n/a" if not verdict or verdict["collapsed"] is None else ("yes" if verdict["collapsed"] else "no")
+        if verdict and verdict["collapsed"] is not None:
+            text += f" ({verdict['predicted_positive']}/{verdict['images']} {verdict['decided_on']} images positive)"
+        out.append(f"| {task} | {model['epoch']} | `{model['file']}` | {text} |")
+    return out + [""]
+
+
 def render_report(config, metrics, history, files=()):
     """The text of report.md; files: (file name, what it holds) of the run folder, for its last section."""
     out = [f"# Run: {config['arch']}", ""]
@@ -123,6 +152,9 @@ def render_report(config, metrics, history, files=()):
         f"- the model this run stands for: the {SAVED_MODELS[metrics.get('weights', 'last')][1]} "
         "(`evaluate` and `compare` score it)",
         "",
+    ]
+    out += _task_models_section(metrics)
+    out += [
         "## Test metrics of the final (last-epoch) model",
         "",
         "Each task is scored on its own dataset's test images only. Rates in percent with Wilson 95% "
@@ -138,7 +170,15 @@ def render_report(config, metrics, history, files=()):
             "",
         ]
     best = metrics.get("best_val")
-    if best:
+    if best and metrics.get("selection") == "per-task":
+        epochs = ", ".join(f"{task} epoch {epoch}" for task, epoch in best["task_epochs"].items())
+        out += [
+            f"## Each task's own best validation epoch ({epochs})",
+            "",
+            metrics_table(best["tasks"]),
+            "",
+        ]
+    elif best:
         out += [
             f"## The epoch with the best validation loss: {best['epoch']} (loss {best['val_loss']:.4f})",
             "",

@@ -1,7 +1,7 @@
 """``explain.md``: how to read explain's figures and numbers, and what they say for this run."""
 
 from minimtl.common.run_folder import SAVED_MODELS
-from minimtl.study.explain_maps import CLASS_SAMPLES, OUTCOMES
+from minimtl.study.explain.maps import CLASS_SAMPLES, OUTCOMES
 
 __all__ = ["render_explain", "separation_words", "site_sentence", "ZERO_MAPS", "COLLAPSED"]
 

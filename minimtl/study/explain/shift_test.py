@@ -11,7 +11,7 @@ their order (the AUC).
 import numpy as np
 
 from minimtl.data.transforms import black_border, burn_in_text, change_contrast, change_gamma, zoom
-from minimtl.study.saved_run import disease_probability, open_saved_run
+from minimtl.study.run.saved_run import disease_probability, open_saved_run
 from minimtl.training.metrics import roc_auc
 
 __all__ = ["SHIFTS", "shift_test", "shift_test_of"]
@@ -37,11 +37,12 @@ def _scores(run, task, images, y_true):
 
 
 def shift_test_of(run, collection, tasks=None, shifts=None):
-    """:func:`shift_test` for a run already opened (:func:`minimtl.study.saved_run.open_saved_run`)."""
+    """:func:`shift_test` for a run already opened (:func:`minimtl.study.run.saved_run.open_saved_run`)."""
     shifts = SHIFTS if shifts is None else shifts
     results = {}
     for task in tasks or run.spec.tasks:
-        index = run.test[collection.dataset[run.test] == task]
+        test = run.test_images(collection)
+        index = test[collection.dataset[test] == task]
         y_true = collection.labels[index]
         original = collection.images[index]
         baseline = _scores(run, task, original, y_true)
@@ -62,7 +63,7 @@ def shift_test_of(run, collection, tasks=None, shifts=None):
         results[task] = {"images": int(len(index)), "positives": int(y_true.sum()), **baseline, "shifted": shifted}
     return {
         "run": str(run.folder),
-        "weights": run.weights,
+        "weights": run.chosen_weights,
         "synthetic": bool(collection.synthetic),
         "images": "each task's own test images (split.json)",
         "shifts": {name: {"what": what, "parameters": parameters} for name, (what, _, parameters) in shifts.items()},
@@ -83,4 +84,4 @@ def shift_test(run_dir, collection, weights=None, tasks=None):
     and ``mean_probability_change`` (or ``skipped``: why, when the shift cannot be applied at this
     image size). Raises RunError for an unusable run.
     """
-    return shift_test_of(open_saved_run(run_dir, collection, weights), collection, tasks)
+    return shift_test_of(open_saved_run(run_dir, weights), collection, tasks)

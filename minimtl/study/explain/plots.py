@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from minimtl.study.explain_maps import CLASS_SAMPLES, LUNG_BOX
-from minimtl.study.plots import plt, save_figure
+from minimtl.study.explain.maps import CLASS_SAMPLES, LUNG_BOX
+from minimtl.study.run.plots import plt, save_figure
 
 __all__ = ["overlay", "plot_group", "plot_mean_maps"]
 
