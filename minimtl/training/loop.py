@@ -10,6 +10,11 @@ A network trains in memory with three calls (``docs/examples/train_in_memory.py`
 A run folder's training (:mod:`minimtl.training.train`: checkpoints, resume, Ctrl-C, the best
 epoch's weights) is this loop made durable, so a run and this loop compute the same numbers.
 
+A multi-task method beyond the study (``run --weighting``, the gradient-conflict probe) enters as the
+``update`` of :func:`train_on_batch` and :func:`train_epoch`, a
+:class:`~minimtl.training.multitask_update.MultiTaskUpdate`; without one the step's own
+``backward_and_update`` runs, the study's arithmetic.
+
 One seed makes every random choice of a run. ``SeedSequence(seed)`` is split into three
 independent streams (:func:`seed_streams`): the split, the initial weights, the shuffling. So the
 same seed gives the same test images to every architecture, and changing the architecture never
