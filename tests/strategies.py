@@ -14,7 +14,16 @@ from it explicitly (see ``away_from_zero``).
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = ["seeds", "conv_shapes", "dense_shapes", "masks", "float_dtypes", "away_from_zero"]
+__all__ = [
+    "seeds",
+    "conv_shapes",
+    "dense_shapes",
+    "pool_shapes",
+    "masks",
+    "float_dtypes",
+    "away_from_zero",
+    "distinct_values",
+]
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 float_dtypes = st.sampled_from([np.float32, np.float64])
@@ -39,6 +48,15 @@ def dense_shapes(draw, max_batch=3, max_features=5):
     return (draw(st.integers(1, max_batch)), draw(st.integers(1, max_features)), draw(st.integers(1, max_features)))
 
 
+@st.composite
+def pool_shapes(draw, max_batch=3, max_channels=3, max_pool=3, max_windows=3):
+    """(N, C, H, W, pool) with H, W >= pool; H and W need not be multiples of pool (floor mode)."""
+    pool = draw(st.integers(1, max_pool))
+    H = pool * draw(st.integers(1, max_windows)) + draw(st.integers(0, pool - 1))
+    W = pool * draw(st.integers(1, max_windows)) + draw(st.integers(0, pool - 1))
+    return draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), H, W, pool
+
+
 def masks(n):
     """Boolean masks of length n; the all-zero mask is always among the candidates."""
     return st.one_of(
@@ -50,3 +68,10 @@ def masks(n):
 def away_from_zero(values, margin=0.1):
     """Shift every entry of ``values`` so that |value| >= margin, keeping its sign (a new array)."""
     return np.where(values >= 0, values + margin, values - margin)
+
+
+def distinct_values(rng, shape, gap=0.1):
+    """An array of ``shape`` whose entries all differ by at least ``gap`` (a shuffled ramp, centred on 0):
+    no two tie for a max, and a finite difference of step h << gap never changes a max's winner."""
+    size = int(np.prod(shape))
+    return ((rng.permutation(size) - size / 2) * gap).reshape(shape)

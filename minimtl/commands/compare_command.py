@@ -20,7 +20,7 @@ from minimtl.data import DataError
 from minimtl.data.external import find_external_sites, load_external
 from minimtl.study.compare.comparison import choose_variants, comparison_configs, default_out, run_comparison
 from minimtl.study.compare.runs import plan_commands
-from minimtl.study.compare.variants import GENERALIZATION_OPTIONS, PROTOCOLS, VARIANTS
+from minimtl.study.compare.variants import GENERALIZATION_OPTIONS, METHOD_OPTIONS, PROTOCOLS, VARIANTS
 from minimtl.study.run.external import set_name
 from minimtl.training.config import RunConfig
 from minimtl.training.train import TrainingInterrupted
@@ -54,9 +54,11 @@ from minimtl.training.train import TrainingInterrupted
     help="comma-separated variants to run: the study's models above, and beyond the study each of "
     "single-tb, multitask64 and multitask64-ignore with +"
     + ", +".join(GENERALIZATION_OPTIONS)
-    + " (e.g. multitask64+equalize), paired with the same model under the study's settings; and the control "
+    + " (e.g. multitask64+equalize), paired with the same model under the study's settings; the control "
     "single-tb-negatives (single-tb trained on multitask64's TB labels: Kermany images as TB negatives), paired "
-    "with single-tb and multitask64",
+    "with single-tb and multitask64; and the multi-task methods multitask64+"
+    + ", multitask64+".join(METHOD_OPTIONS)
+    + " (paired with multitask64)",
 )
 @training_options
 @data_options

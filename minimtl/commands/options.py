@@ -24,12 +24,15 @@ from minimtl.training.loop import TrainingDiverged
 from minimtl.training.memory import NotEnoughMemory, check_memory, estimate_run_disk, format_disk
 from minimtl.training.selection import SELECTIONS
 from minimtl.training.steps import STEPS
+from minimtl.training.trunks import TRUNKS
+from minimtl.training.weighting import WEIGHTINGS
 
 __all__ = [
     "FiniteFloat",
     "SuggestingChoice",
     "data_options",
     "training_options",
+    "method_options",
     "load_run_data",
     "announce_data",
     "disk_line",
@@ -196,6 +199,40 @@ def training_options(command):
     """Add --epochs, --batch-size, --lr, --patience, --selection, --step and the options beyond the study
     (--normalize, --crop-borders, --augment) to a click command."""
     return _add(TRAINING_OPTIONS, command)
+
+
+METHOD_OPTIONS = [
+    click.option(
+        "--trunk",
+        type=click.Choice(TRUNKS),
+        default=DEFAULTS.trunk,
+        show_default=True,
+        help="beyond the study: the shared trunk; study = one 3x3 convolution, deep = three conv-ReLU-maxpool "
+        "blocks (the readable step)",
+    ),
+    click.option(
+        "--weighting",
+        type=click.Choice(WEIGHTINGS),
+        default=DEFAULTS.weighting,
+        show_default=True,
+        help="beyond the study, multi-task archs only: how the two losses make one update; sum (the study), "
+        "uncertainty, dwa, gradnorm, pcgrad, mgda (the last three on the readable step)",
+    ),
+    click.option(
+        "--conflict-every",
+        type=click.IntRange(min=0),
+        default=DEFAULTS.conflict_every,
+        show_default=True,
+        help="multi-task: measure the tasks' gradient conflict on one step in every N (0: never); "
+        "gradnorm, pcgrad and mgda measure every step",
+    ),
+]
+
+
+def method_options(command):
+    """Add --trunk, --weighting and --conflict-every (the multi-task methods beyond the study) to a command;
+    they reach it as keyword arguments named like the RunConfig fields."""
+    return _add(METHOD_OPTIONS, command)
 
 
 def echo_err(text):

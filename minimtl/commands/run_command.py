@@ -22,6 +22,7 @@ from minimtl.commands.options import (
     echo_err,
     load_run_data,
     memory_line,
+    method_options,
     training_options,
     write_error_message,
 )
@@ -34,6 +35,7 @@ from minimtl.training.config import RunConfig
 from minimtl.training.measured import HOURS_30_EPOCHS_256PX, MACHINE, MAIN_JOB
 from minimtl.training.memory import STUDY_IMAGES, GiB, estimate_run_memory
 from minimtl.training.models import ARCHITECTURES, HEADS, check_arch_and_head
+from minimtl.training.multitask_update import check_method_options, readable_if_needed
 from minimtl.training.tasks import OTHER_LABEL_POLICIES
 from minimtl.training.train import TrainingInterrupted
 
@@ -89,6 +91,7 @@ its first line; --phantoms asks for them.
     help="multi-task: the other dataset's images count as negatives, or are masked out",
 )
 @training_options
+@method_options
 @click.option(
     "--split",
     "split_method",
@@ -127,6 +130,7 @@ its first line; --phantoms asks for them.
 def run_command(
     arch, head, other_labels, epochs, batch_size, lr, patience, selection, step, normalize, crop_borders, augment,
     split_method, val_fraction, seed, data_dir, phantoms, image_size, crop, strict, out, name, resume_dir, progress,
+    **methods,
 ):  # fmt: skip
     try:
         if resume_dir is not None:
@@ -142,12 +146,16 @@ def run_command(
                 arch=arch, head=head, other_labels=other_labels, image_size=image_size, crop=crop,
                 batch_size=batch_size, epochs=epochs, lr=lr, split=split_method, val_fraction=val_fraction,
                 seed=seed, step=step, patience=patience, normalize=normalize, crop_borders=crop_borders,
-                augment=augment, selection=selection,
+                augment=augment, selection=selection, **methods,
             )  # fmt: skip
+            config, readable_note = readable_if_needed(config)
             try:
                 check_arch_and_head(config.arch, config.head, config.other_labels)
+                check_method_options(config)
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
+            if readable_note:
+                echo_err(readable_note)
             name = name or f"{arch}-{image_size}px-{split_method}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
             run_dir = out / name
             if (run_dir / "config.json").exists():

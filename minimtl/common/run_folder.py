@@ -41,6 +41,7 @@ class RunFolder:
     loss_plot = RunFile("loss.png", "loss curves")
     roc_plot = RunFile("roc.png", "ROC curves")
     confusion_plot = RunFile("confusion.png", "confusion matrices")
+    conflict_plot = RunFile("conflict.png", "gradient conflict between the two tasks per epoch (multi-task runs)")
     config = RunFile("config.json", "the run's options, data fingerprint and library versions")
     split = RunFile("split.json", "which images are train, validation and test")
     checkpoint = RunFile("checkpoint.npz", "the last epoch's weights and optimiser state (for --resume)")

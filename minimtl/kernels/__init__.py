@@ -6,6 +6,7 @@ reference modules are the test oracles, and the place to read the maths first.
 - ``conv2d_*``: the convolution (forward, weight gradient, input gradient, fused ReLU)
 - ``dense_*``: one Dense layer (forward, backward)
 - ``adam_*``: one Adam step on a flat array
+- ``maxpool2d_*``: 2-D max pooling over non-overlapping windows (forward, backward), the deep trunk's
 
 The fused training step's kernels (several heads in one pass, cache hints) live apart, in
 :mod:`minimtl.fast`, and the augmentation's in :mod:`minimtl.data` (``augment_numba`` and its twin),

@@ -22,6 +22,10 @@ class RunConfig:
     epoch's model a run with validation stands for on each task (:mod:`minimtl.training.selection`):
     "per-task" (the default: each task's own best validation epoch) or "summed" (the epoch with the
     best summed validation loss, for every task); runs without validation stand for their last epoch.
+    ``trunk`` ("study", or "deep": :mod:`minimtl.training.trunks`) and ``weighting`` ("sum", the
+    study's, or a multi-task method: :mod:`minimtl.training.weighting`) go beyond the study too, the
+    study's by default; ``conflict_every`` places the gradient-conflict measurement beside the sum's
+    step (one step in every N; 0: never; :mod:`minimtl.training.conflict`).
     """
 
     arch: str = "multitask64"
@@ -45,6 +49,9 @@ class RunConfig:
     crop_borders: bool = False
     augment: bool = False
     selection: str = "per-task"
+    trunk: str = "study"
+    weighting: str = "sum"
+    conflict_every: int = 16
 
     @property
     def decode_crop(self):

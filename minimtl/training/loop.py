@@ -10,6 +10,11 @@ A network trains in memory with three calls (``docs/examples/train_in_memory.py`
 A run folder's training (:mod:`minimtl.training.train`: checkpoints, resume, Ctrl-C, the best
 epoch's weights) is this loop made durable, so a run and this loop compute the same numbers.
 
+A multi-task method beyond the study (``run --weighting``, the gradient-conflict probe) enters as the
+``update`` of :func:`train_on_batch` and :func:`train_epoch`, a
+:class:`~minimtl.training.multitask_update.MultiTaskUpdate`; without one the step's own
+``backward_and_update`` runs, the study's arithmetic.
+
 One seed makes every random choice of a run. ``SeedSequence(seed)`` is split into three
 independent streams (:func:`seed_streams`): the split, the initial weights, the shuffling. So the
 same seed gives the same test images to every architecture, and changing the architecture never
@@ -107,12 +112,14 @@ def epoch_batches(collection, index, batch_size, shuffle_rng, normalize="none", 
         yield to_input(images, normalize), collection.dataset[batch], collection.labels[batch]
 
 
-def train_on_batch(step, spec, x, dataset, labels, other_labels="negative"):
+def train_on_batch(step, spec, x, dataset, labels, other_labels="negative", update=None):
     """Forward, loss, backward and update on one batch; returns (total loss, {head: loss}).
 
     Inputs: step: a training step (:mod:`minimtl.training.steps`); spec: the model's Architecture;
     x: float32 (n, 1, S, S) network input; dataset: str (n,); labels: int (n,) 0/1 within each
-    image's dataset; other_labels: "negative" or "ignore" (:func:`minimtl.training.tasks.head_targets`).
+    image's dataset; other_labels: "negative" or "ignore" (:func:`minimtl.training.tasks.head_targets`);
+    update: a :class:`minimtl.training.multitask_update.MultiTaskUpdate` built on ``step`` (a weighting
+    method, the gradient-conflict probe), or None: the study's ``step.backward_and_update``.
     Raises TrainingDiverged, before the update, when the loss is not finite.
     """
     logits = step.forward(x)
@@ -120,18 +127,23 @@ def train_on_batch(step, spec, x, dataset, labels, other_labels="negative"):
     total, per_head, dlogits = total_loss(logits, targets)
     if not np.isfinite(total):
         raise TrainingDiverged(f"the training loss became {total}")
-    step.backward_and_update(dlogits)
+    if update is None:
+        step.backward_and_update(dlogits)
+    else:  # with --weighting sum the same backward_and_update, the probe beside it on some steps
+        update.apply(x, dlogits, per_head)
     return total, per_head
 
 
-def train_epoch(step, spec, batches, other_labels="negative", sums=None):
+def train_epoch(step, spec, batches, other_labels="negative", sums=None, update=None):
     """Train on every batch of ``batches`` (as :func:`epoch_batches` yields them); returns the LossSums.
 
-    sums: the LossSums to add to (a resumed epoch's; default: new ones).
+    sums: the LossSums to add to (a resumed epoch's; default: new ones). update: the MultiTaskUpdate
+    for every batch (:func:`train_on_batch`), or None; its ``end_epoch()`` gives the epoch's history
+    columns (conflict, the method's weights) after the last batch.
     """
     sums = sums if sums is not None else LossSums()
     for x, dataset, labels in batches:
-        sums.add(*train_on_batch(step, spec, x, dataset, labels, other_labels))
+        sums.add(*train_on_batch(step, spec, x, dataset, labels, other_labels, update))
     return sums
 
 

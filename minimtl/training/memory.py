@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 from minimtl.common.run_folder import TASK_BEST, RunFolder
-from minimtl.training.models import ARCHITECTURES, CONV_FILTERS, CONV_KERNEL, conv_output_size
+from minimtl.training.models import ARCHITECTURES
+from minimtl.training.trunks import trunk_activations, trunk_features, trunk_weights
 
 __all__ = [
     "estimate_run_memory",
@@ -43,19 +44,24 @@ def estimate_run_memory(config, n_images):
     """
     spec = ARCHITECTURES[config.arch]
     S = config.image_size
-    features = CONV_FILTERS * conv_output_size(S) ** 2
+    trunk = config.trunk
+    features = trunk_features(trunk, S)
     outputs = 3 if spec.multiclass else (1 if config.head == "sigmoid" else 2)
     big = sum(features * units for units in spec.head_units.values())  # the heads' first Dense weights
-    small = CONV_FILTERS * (CONV_KERNEL**2 + 1) + sum(
-        units * (1 + outputs) + outputs for units in spec.head_units.values()
-    )
+    small = trunk_weights(trunk) + sum(units * (1 + outputs) + outputs for units in spec.head_units.values())
     # weights, m and v always; the readable step also writes a gradient as large as the weights
     copies = 3 if config.step == "fused" else 4
-    activations = 4 * config.batch_size * features  # one batch's conv output, float32
+    activations = 4 * config.batch_size * trunk_activations(trunk, S)  # one batch's conv (and pool) outputs, float32
+    # the gradient-conflict probe beside a multi-task run's fused step keeps the conv output and each head's
+    # feature gradient (the readable step holds such arrays already): minimtl/training/conflict.py
+    probe_heads = len(spec.head_units) if config.conflict_every > 0 and len(spec.head_units) > 1 else 0
+    probe = 4 * config.batch_size * (features * probe_heads + trunk_activations(trunk, S)) if probe_heads else 0
+    if config.step != "fused":
+        probe = 0
     parts = {
         "images": n_images * S * S,
         "model": 4 * (copies * big + 4 * small),
-        "batch": activations * (1 if config.step == "fused" else 3),
+        "batch": activations * (1 if config.step == "fused" else 3) + probe,
         "loading": 4 * max(features * units for units in spec.head_units.values()),
         "baseline": BASELINE,
     }
@@ -145,10 +151,12 @@ def estimate_run_disk(config):
 def _parameter_count(config):
     """The number of weights of ``config``'s model, from the shapes alone (nothing is allocated)."""
     spec = ARCHITECTURES[config.arch]
-    features = CONV_FILTERS * conv_output_size(config.image_size) ** 2
+    trunk = config.trunk
+    features = trunk_features(trunk, config.image_size)
     outputs = 3 if spec.multiclass else (1 if config.head == "sigmoid" else 2)
-    conv = CONV_FILTERS * (CONV_KERNEL**2 + 1)
-    return conv + sum(features * units + units + units * outputs + outputs for units in spec.head_units.values())
+    return trunk_weights(trunk) + sum(
+        features * units + units + units * outputs + outputs for units in spec.head_units.values()
+    )
 
 
 def format_disk(parts):

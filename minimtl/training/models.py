@@ -20,6 +20,8 @@ single-tb-negatives single-tb's network (one ``tb`` head)        both: every
 TB labels multitask64 sees (Shenzhen's own, and "no TB" for every Kermany image) but has no
 pneumonia head, so nothing is shared. It is scored on Shenzhen's images only, like single-tb.
 
+Each can sit on the deeper shared trunk of ``trunk="deep"`` (``run --trunk deep``, three
+conv-ReLU-maxpool blocks: :mod:`minimtl.training.trunks`) instead of the study's one convolution.
 With ``head="sigmoid"`` the two-class heads end in one logit (sigmoid cross-entropy) instead of
 two (softmax cross-entropy). All kernels are glorot-uniform, all biases zero, as in Keras.
 """
@@ -29,13 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from minimtl.nn.graph import MultiHead, Sequential
-from minimtl.nn.layers import Conv2D, Dense, Flatten, ReLU
+from minimtl.nn.layers import Dense, ReLU
+from minimtl.training.trunks import KERNEL, STUDY_FILTERS, build_trunk
 
 __all__ = ["ARCHITECTURES", "HEADS", "Architecture", "build_model", "check_arch_and_head", "conv_output_size"]
 
 HEADS = ("softmax", "sigmoid")
-CONV_FILTERS = 32
-CONV_KERNEL = 3
+CONV_FILTERS = STUDY_FILTERS  # the study's trunk: 32 filters of 3x3 (minimtl/training/trunks.py)
+CONV_KERNEL = KERNEL
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def check_arch_and_head(arch, head, other_labels="negative"):
     return spec
 
 
-def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
+def build_model(arch, image_size, rng, head="softmax", dtype=np.float32, trunk="study"):
     """Build a fresh, Keras-initialised network.
 
     Inputs:
@@ -107,22 +110,13 @@ def build_model(arch, image_size, rng, head="softmax", dtype=np.float32):
       (None: all weights zero, for a model whose weights are about to be loaded)
     - head: "softmax" (two logits per disease head) or "sigmoid" (one logit)
     - dtype: float32 for training, float64 for gradient checks
+    - trunk: "study" (one Conv2D, the study's) or "deep" (three conv-ReLU-maxpool blocks), see
+      :mod:`minimtl.training.trunks`
 
     Returns a :class:`minimtl.nn.graph.MultiHead`.
     """
     spec = check_arch_and_head(arch, head)
-    side = conv_output_size(image_size)
-    if side < 1:
-        raise ValueError(f"image size {image_size} is smaller than the {CONV_KERNEL}x{CONV_KERNEL} kernel")
-    features = CONV_FILTERS * side * side
-
-    # The first layer needs no input gradient (nothing below it learns), and its ReLU is fused.
-    trunk = Sequential(
-        [
-            ("conv", Conv2D(1, CONV_FILTERS, CONV_KERNEL, rng=rng, dtype=dtype, relu=True, input_grad=False)),
-            ("flatten", Flatten()),
-        ]
-    )
+    trunk, features = build_trunk(trunk, image_size, rng, dtype)
     heads = {}
     for head_name, units in spec.head_units.items():
         outputs = 3 if spec.multiclass else (1 if head == "sigmoid" else 2)

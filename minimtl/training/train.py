@@ -41,6 +41,7 @@ from minimtl.training.loop import (
     validation_scores,
 )
 from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.multitask_update import MultiTaskUpdate, check_method_options
 from minimtl.training.selection import SELECTIONS, improved_tasks
 from minimtl.training.steps import make_step, scorer
 
@@ -95,11 +96,14 @@ class DurableRun:
             raise ValueError(f"unknown selection {config.selection!r}; choose one of {', '.join(SELECTIONS)}")
         split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
         self._split_rng = split_rng
-        self.model = build_model(config.arch, config.image_size, init_rng, head=config.head)
+        check_method_options(config)  # before any model is built: a trunk, weighting or step that do not fit
+        self.model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
         # One dict of the layers' own arrays: the optimiser updates them in place.
         self.params = self.model.params
         self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
         self.train_step = make_step(config.step, self.model, self.optimizer)
+        # the weighting method and the gradient-conflict measurement (sum: the step itself, unchanged)
+        self.update = MultiTaskUpdate(config, self.model, self.optimizer, self.train_step)
         self.score_forward, self.eval_batch = scorer(config.step, self.model, config.batch_size)
         self.epoch = 0  # epochs completed
         self.history = []  # one dict per completed epoch
@@ -140,6 +144,7 @@ class DurableRun:
             "in_epoch": self.in_epoch,
             "stopped": self.stopped,
             "warnings": self.warnings,
+            "multitask": self.update.state_dict(),
         }
 
     def save(self, rng_state):
@@ -155,6 +160,7 @@ class DurableRun:
         self.in_epoch = state["in_epoch"]
         self.stopped, self.warnings = state.get("stopped"), state.get("warnings", [])
         self.shuffle_rng.bit_generator.state = state["rng_state"]
+        self.update.load_state_dict(state.get("multitask", {}))
         return state
 
     # ----- the loop, made durable ---------------------------------------------------------------
@@ -179,7 +185,7 @@ class DurableRun:
                 batches, start_step, n_steps, stop_flag, bar, sums, epoch_rng_state, seconds, started
             )
             try:
-                train_epoch(self.train_step, self.spec, watched, cfg.other_labels, sums)
+                train_epoch(self.train_step, self.spec, watched, cfg.other_labels, sums, self.update)
             except TrainingDiverged as error:
                 if self.folder.checkpoint.exists():
                     kept = f"The checkpoint of epoch {self.epoch} stays in {self.folder} (for evaluate)."
@@ -194,6 +200,7 @@ class DurableRun:
         row = {"epoch": self.epoch + 1, "seconds": round(seconds, 3), "train_loss": sums.mean()}
         for head, loss in sums.head_means().items():
             row[f"train_loss_{head}"] = loss
+        row.update(self.update.end_epoch())
         row.update(self.validate())
         return row
 

@@ -9,6 +9,7 @@ gradient for the input and never modifies ``dout``.
 from minimtl.nn.layers.conv2d import Conv2D
 from minimtl.nn.layers.dense import Dense
 from minimtl.nn.layers.flatten import Flatten
+from minimtl.nn.layers.maxpool2d import MaxPool2D
 from minimtl.nn.layers.relu import ReLU
 
-__all__ = ["Conv2D", "Dense", "Flatten", "ReLU"]
+__all__ = ["Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU"]

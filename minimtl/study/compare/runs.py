@@ -29,6 +29,7 @@ from minimtl.study.run.saved_run import open_saved_run
 from minimtl.study.run.write import train_and_report
 from minimtl.training.loop import train_on_batch
 from minimtl.training.models import ARCHITECTURES, build_model
+from minimtl.training.multitask_update import MultiTaskUpdate
 from minimtl.training.steps import make_step
 
 __all__ = [
@@ -52,21 +53,26 @@ def run_dir_of(out, variant_name, seed):
 
 def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repeats=3):
     """A rough up-front estimate of the whole comparison: time a few real training steps of each
-    variant on phantom images of the same size, then scale by the number of steps it will run."""
+    variant on phantom images of the same size (its trunk, and its weighting method with the conflict
+    probe, as the run will train), then scale by the number of steps it will run."""
     probe = make_phantoms(n_per_class=base.batch_size, image_size=base.image_size, seed=0)
     fractions = PROTOCOLS[protocol]
     total = 0.0
     for variant in variants:
         config = run_config(base, variant, protocol, seed=0)
         spec = ARCHITECTURES[config.arch]
-        model = build_model(config.arch, config.image_size, np.random.default_rng(0), head=config.head)
-        step = make_step(config.step, model, Adam(model.params, lr=config.lr))
+        model = build_model(
+            config.arch, config.image_size, np.random.default_rng(0), head=config.head, trunk=config.trunk
+        )
+        optimizer = Adam(model.params, lr=config.lr)
+        step = make_step(config.step, model, optimizer)
+        update = MultiTaskUpdate(config, model, optimizer, step)
         batch = np.flatnonzero(np.isin(probe.dataset, spec.datasets))[: base.batch_size]
         x, dataset, labels = to_input(probe.images[batch], config.normalize), probe.dataset[batch], probe.labels[batch]
-        train_on_batch(step, spec, x, dataset, labels)  # warm-up: JIT compilation and first-touch of the buffers
+        train_on_batch(step, spec, x, dataset, labels, update=update)  # warm-up: JIT compilation, first-touch
         started = time.perf_counter()
         for _ in range(repeats):
-            train_on_batch(step, spec, x, dataset, labels)
+            train_on_batch(step, spec, x, dataset, labels, update=update)
         step_seconds = (time.perf_counter() - started) / repeats
         n_images = int(np.isin(collection.dataset, spec.datasets).sum())
         train_images = n_images * (1 - base.test_fraction) * (1 - fractions["val_fraction"])
@@ -151,6 +157,7 @@ RUN_OPTIONS = {
     "crop": "--crop", "batch_size": "--batch-size", "epochs": "--epochs", "lr": "--lr", "patience": "--patience",
     "step": "--step", "split": "--split", "val_fraction": "--val-fraction", "seed": "--seed",
     "normalize": "--normalize", "crop_borders": "--crop-borders", "augment": "--augment", "selection": "--selection",
+    "trunk": "--trunk", "weighting": "--weighting", "conflict_every": "--conflict-every",
 }  # fmt: skip
 
 

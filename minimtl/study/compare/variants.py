@@ -13,6 +13,8 @@ __all__ = [
     "GENERALIZATION_OPTIONS",
     "GENERALIZATION_VARIANTS",
     "CONTROL_VARIANTS",
+    "METHOD_OPTIONS",
+    "METHOD_VARIANTS",
     "ALL_VARIANTS",
     "PARTNERS",
     "with_partners",
@@ -70,7 +72,21 @@ GENERALIZATION_VARIANTS = tuple(
     if base.name in ("single-tb", "multitask64", "multitask64-ignore", "single-tb-negatives")
     for option, fields in GENERALIZATION_OPTIONS.items()
 )
-ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS}
+# The multi-task methods beyond the study (issue 23), each on top of multitask64: a weighting of the two
+# losses, or the deep shared trunk. Those the fused step cannot train name the readable step themselves.
+METHOD_OPTIONS = {
+    "uncertainty": (("weighting", "uncertainty"),),
+    "dwa": (("weighting", "dwa"),),
+    "gradnorm": (("weighting", "gradnorm"), ("step", "readable")),
+    "pcgrad": (("weighting", "pcgrad"), ("step", "readable")),
+    "mgda": (("weighting", "mgda"), ("step", "readable")),
+    "deep": (("trunk", "deep"), ("step", "readable")),
+}
+METHOD_VARIANTS = tuple(
+    Variant(f"multitask64+{option}", "multitask64", options=fields, baseline="multitask64")
+    for option, fields in METHOD_OPTIONS.items()
+)
+ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS + METHOD_VARIANTS}
 
 # The variants a control is compared with, which a comparison that runs it must run too.
 PARTNERS = {"single-tb-negatives": ("single-tb", "multitask64")}

@@ -255,7 +255,9 @@ class SavedRun:
         """``task``'s model (a MultiHead) with its saved weights; loaded once per file."""
         path = self.weights_file_for(task)
         if path not in self._models:
-            model = build_model(self.config.arch, self.config.image_size, rng=None, head=self.config.head)
+            model = build_model(
+                self.config.arch, self.config.image_size, rng=None, head=self.config.head, trunk=self.config.trunk
+            )
             load_params(path, model.params)  # the weights of a freshly built zero model
             self._models[path] = model
         return self._models[path]

@@ -22,6 +22,7 @@ from minimtl.common.messages import plural
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import SAVED_MODELS, RunFolder
 from minimtl.kernels import KERNELS_ENV, kernel_set
+from minimtl.study.run.conflict_plot import has_conflict, plot_conflict
 from minimtl.study.run.plots import plot_confusions, plot_losses, plot_roc
 from minimtl.study.run.report import render_report, write_history, write_predictions, write_skipped
 from minimtl.study.run.saved_run import RunError, data_fingerprint, open_saved_run
@@ -206,6 +207,8 @@ def _train_and_write(trainer, config, collection, folder, log):
         log(f"warning: {warning}")
     write_predictions(folder.predictions, predictions, collection)
     plot_losses(trainer.history, folder.loss_plot, collection.synthetic)
+    if has_conflict(trainer.history):
+        plot_conflict(trainer.history, folder.conflict_plot, collection.synthetic)
     plot_roc(standing, folder.roc_plot, collection.synthetic, metrics["weights"])
     plot_confusions(standing, folder.confusion_plot, collection.synthetic, metrics["weights"])
     files = [(name, what) for name, what in folder.existing(also=(folder.metrics,)) if name != folder.report.name]

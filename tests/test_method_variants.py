@@ -1,0 +1,59 @@
+"""The multi-task methods as comparison variants and as ``run`` options."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from minimtl.study.compare.runs import plan_commands
+from minimtl.study.compare.variants import ALL_VARIANTS, METHOD_OPTIONS, rows_of, run_config
+from minimtl.training.config import RunConfig
+from minimtl.training.multitask_update import check_method_options
+
+
+@pytest.mark.parametrize("option", list(METHOD_OPTIONS))
+def test_each_method_is_a_variant_paired_with_multitask64(option):
+    variant = ALL_VARIANTS[f"multitask64+{option}"]
+    rows, paired = rows_of([ALL_VARIANTS["single-tb"], ALL_VARIANTS["multitask64"], variant])
+    assert rows[f"multi-task 64 + {option}"] == {"tb": variant.name, "pneumonia": variant.name}
+    assert paired[f"multi-task 64 + {option}"] == "multi-task 64"
+    config = run_config(RunConfig(image_size=64), variant, "honest", 4)
+    check_method_options(config)  # a config the trainer accepts as it is
+    expected_trunk = "deep" if option == "deep" else "study"
+    expected_weighting = "sum" if option == "deep" else option
+    assert (config.arch, config.trunk, config.weighting, config.seed, config.split) == (
+        "multitask64", expected_trunk, expected_weighting, 4, "patient"
+    )  # fmt: skip
+    assert config.step == ("fused" if option in ("uncertainty", "dwa") else "readable")
+
+
+def test_planned_commands_carry_the_method_options(tmp_path):
+    [line] = plan_commands(RunConfig(image_size=64), tmp_path, "honest", [0], [ALL_VARIANTS["multitask64+pcgrad"]])
+    assert "--weighting pcgrad" in line and "--step readable" in line and "--trunk study" in line
+
+
+def run(tmp_path, *options):
+    args = ["run", "--image-size", "24", "--epochs", "1", "--out", str(tmp_path), "--name", "r", "--no-progress"]
+    return CliRunner().invoke(main, [*args, *options], env={"MINIMTL_DATA": str(tmp_path / "none")})
+
+
+def test_run_with_the_deep_trunk_says_it_uses_the_readable_step(tmp_path):
+    result = run(tmp_path, "--trunk", "deep", "--weighting", "pcgrad")
+    assert result.exit_code == 0, result.output
+    assert "the fused step covers only the study's one-convolution trunk" in result.output
+    options = json.loads((tmp_path / "r" / "config.json").read_text())["options"]
+    assert (options["trunk"], options["weighting"], options["step"]) == ("deep", "pcgrad", "readable")
+    assert "MaxPool2D(2x2)" in result.output  # print(model) names the new layer
+    assert (tmp_path / "r" / "conflict.png").is_file()
+    evaluated = CliRunner().invoke(main, ["evaluate", str(tmp_path / "r"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output  # the deep model is rebuilt from config.json and scored
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert json.loads(evaluated.stdout)["tasks"] == metrics["best_val"]["tasks"]
+
+
+def test_run_refuses_a_weighting_for_one_head(tmp_path):
+    result = run(tmp_path, "--arch", "single-tb", "--weighting", "uncertainty")
+    assert result.exit_code == 2
+    assert "--weighting uncertainty weighs two tasks' losses; --arch single-tb has one head" in result.output
+    assert not (tmp_path / "r").exists()
