@@ -1,6 +1,7 @@
 """``python cli.py evaluate RUN_DIR``: score a saved model, on its own test images or another site."""
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -55,7 +56,7 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
     if data_dir is not None and is_external_tb_set(data_dir):
         _evaluate_external(run_dir, data_dir, weights, out, as_json, strict)
         return
-    try:
+    with _scoring_errors():
         run = open_saved_run(run_dir, weights)
         run.weights_files()  # a missing model is named before the images load
         collection = load_run_data(
@@ -67,14 +68,7 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
             synthetic=run.synthetic and data_dir is None,
         )
         metrics = evaluate_saved_run(run, collection)
-    except CheckpointError as error:
-        raise click.ClickException(f"{error}; this model cannot be scored (resume or train the run again)") from None
-    except USER_ERRORS as error:
-        raise click.ClickException(str(error)) from None
-    if out is not None:
-        write_json(out, metrics)
-    if as_json:
-        click.echo(json.dumps(metrics, indent=2))
+    if _written(metrics, out, as_json):
         return
     click.echo(
         f"{run.config.arch} from {run_dir}, the model of the {SAVED_MODELS[metrics['weights']][1]} "
@@ -86,7 +80,7 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
 
 def _evaluate_external(run_dir, data_dir, weights, out, as_json, strict):
     """``evaluate`` on an external TB set: the TB head per site and pooled, and the adult site probe."""
-    try:
+    with _scoring_errors():
         run = open_saved_run(run_dir, weights)
         run.metrics  # noqa: B018  (an external site scores finished runs only: RunError otherwise)
         if EXTERNAL_TASK not in run.spec.tasks:
@@ -98,16 +92,29 @@ def _evaluate_external(run_dir, data_dir, weights, out, as_json, strict):
         external = load_external(data_dir, run.config.image_size, run.config.decode_crop, strict)
         own = _own_images(run, strict)
         document, _ = score_on_external(run, external, own, log=echo_err)
+    if _written(document, out, as_json):
+        return
+    click.echo(_external_text(run, document))
+
+
+@contextmanager
+def _scoring_errors():
+    """A damaged model or a user's mistake while a run is opened and scored, as one click message."""
+    try:
+        yield
     except CheckpointError as error:
         raise click.ClickException(f"{error}; this model cannot be scored (resume or train the run again)") from None
     except USER_ERRORS as error:
         raise click.ClickException(str(error)) from None
+
+
+def _written(document, out, as_json):
+    """Write ``document`` to --out if given, and print it as JSON with --json; True when it was printed."""
     if out is not None:
         write_json(out, document)
     if as_json:
         click.echo(json.dumps(document, indent=2))
-        return
-    click.echo(_external_text(run, document))
+    return as_json
 
 
 def _own_images(run, strict):
