@@ -35,7 +35,7 @@ def test_planned_commands_carry_the_method_options(tmp_path):
 
 def run(tmp_path, *options):
     args = ["run", "--image-size", "24", "--epochs", "1", "--out", str(tmp_path), "--name", "r", "--no-progress"]
-    return CliRunner().invoke(main, [*args, *options], env={"MINIMTL_DATA": str(tmp_path / "none")})
+    return CliRunner().invoke(main, [*args, "--phantoms", *options], env={"MINIMTL_DATA": None})
 
 
 def test_run_with_the_deep_trunk_says_it_uses_the_readable_step(tmp_path):
