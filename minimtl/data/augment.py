@@ -19,8 +19,8 @@ each epoch (:func:`minimtl.training.loop.epoch_batches`), so a resumed run draws
 
 import numpy as np
 
-from minimtl.data.transforms import BORDER_SIDES, CORNERS, zoom_positions, black_border, burn_in_text
 from minimtl.data import augment_numba, augment_reference
+from minimtl.data.transforms import BORDER_SIDES, CORNERS, black_border, burn_in_text, zoom_positions
 from minimtl.kernels import chosen
 
 augment_kernels = chosen(augment_numba, augment_reference)  # the NumPy twin under MINIMTL_KERNELS=reference

@@ -18,14 +18,11 @@ makes the folder ambiguous: it is refused with a message naming the layouts abov
 
 from pathlib import Path
 
-import numpy as np
-
 from minimtl.common.progress import no_progress
-from minimtl.data.collection import Collection
 from minimtl.data.decode import CROPS
 from minimtl.data.errors import DataError
 from minimtl.data.layouts import IMAGE_SUFFIXES, ImageRecord
-from minimtl.data.load import decode_records
+from minimtl.data.load import decode_records, records_to_collection
 
 __all__ = [
     "ExternalSetError",
@@ -103,7 +100,7 @@ def find_external_sites(data_dir):
         if others or loose:
             what = [f"folder {n}/" for n in others] + [f"image {p.name}" for p in loose[:3]]
             problems.append(f"{folder} holds {', '.join(what)} beside its class folders (only normal/ and tb/)")
-        for cls, class_dir in classes.items():
+        for class_dir in classes.values():
             if _visible_dirs(class_dir):
                 problems.append(f"{class_dir} holds folders; images must lie directly inside it")
             if not _images_in(class_dir):
@@ -172,24 +169,12 @@ def load_external(data_dir, image_size, crop="stretch", strict=False, progress=n
     if decoded.failures and strict:
         listed = "\n  ".join(f"{path}: {reason}" for path, reason in decoded.failures)
         raise DataError(f"{len(decoded.failures)} image(s) of {root} cannot be decoded:\n  {listed}")
-    kept = [r for r in records if r.path in set(decoded.paths)]
+    decoded_paths = set(decoded.paths)
+    kept = [r for r in records if r.path in decoded_paths]
     if not kept:
         raise DataError(
             f"no image of {root} could be decoded (e.g. {decoded.failures[0][0]}: {decoded.failures[0][1]})"
         )
-    return Collection(
-        images=decoded.images,
-        labels=np.array([r.label for r in kept], dtype=np.int64),
-        dataset=np.array([r.dataset for r in kept]),
-        site=np.array([r.site for r in kept]),
-        patient=np.array([r.patient for r in kept]),
-        official_split=np.array([r.official_split for r in kept]),
-        paths=np.array([r.path for r in kept]),
-        pixel_hash=np.array(decoded.pixel_hash),
-        synthetic=False,
-        image_size=image_size,
-        data_dir=str(root),
-        skipped=list(decoded.failures),
-        label_names={"tb": ("normal", "tb")},
-        crop=crop,
+    return records_to_collection(
+        kept, decoded, root, image_size, crop, skipped=list(decoded.failures), label_names={"tb": ("normal", "tb")}
     )

@@ -273,9 +273,7 @@ def _take_kermany(files, dir_image_counts, scan):
     leftover, candidates, bad_class_dirs = [], [], set()
     for file in files:
         parts = file.parts
-        in_tree = (
-            len(parts) >= 4 and parts[-4].lower() == "chest_xray" and parts[-3].lower() in KERMANY_SPLITS
-        )
+        in_tree = len(parts) >= 4 and parts[-4].lower() == "chest_xray" and parts[-3].lower() in KERMANY_SPLITS
         if not in_tree:
             leftover.append(file)
         elif parts[-2].lower() in KERMANY_CLASSES:
@@ -339,16 +337,19 @@ def _take_nlm(files, scan, data_dir):
             continue  # Montgomery lung masks share the X-rays' file names
         digit = match.group(3)
         if digit not in ("0", "1"):
-            scan.skipped.append(
-                (file.path, f"label digit {digit!r} before .png is not 0 (normal) or 1 (TB)")
-            )
+            scan.skipped.append((file.path, f"label digit {digit!r} before .png is not 0 (normal) or 1 (TB)"))
             continue
         candidates.append((file, match))
+
     def same_bytes(a, b):
         return a.size == b.size and filecmp.cmp(Path(data_dir, *a.parts), Path(data_dir, *b.parts), shallow=False)
 
     kept = _first_copies(
-        candidates, lambda f: f.parts[-1].upper(), scan, same_image=same_bytes, claim=lambda f: f"NLM image {f.parts[-1]}"
+        candidates,
+        lambda f: f.parts[-1].upper(),
+        scan,
+        same_image=same_bytes,
+        claim=lambda f: f"NLM image {f.parts[-1]}",
     )
     for file, match in kept:
         prefix = match.group(1).upper()
@@ -374,16 +375,13 @@ def _take_nlm(files, scan, data_dir):
 
 def _generic_roots(dir_image_counts):
     """The folders (as path parts) whose sub-folders are classes: () itself, else its children."""
+
     def class_dirs(root):
         return [p for p in dir_image_counts if len(p) == len(root) + 1 and p[: len(root)] == root]
 
     if any(dir_image_counts[p] > 0 for p in class_dirs(())):
         return [()]
-    return [
-        child
-        for child in sorted(class_dirs(()))
-        if any(dir_image_counts[p] > 0 for p in class_dirs(child))
-    ]
+    return [child for child in sorted(class_dirs(())) if any(dir_image_counts[p] > 0 for p in class_dirs(child))]
 
 
 def _take_generic(files, dir_image_counts, scan, root_name, only_if_unambiguous=False):
@@ -397,9 +395,7 @@ def _take_generic(files, dir_image_counts, scan, root_name, only_if_unambiguous=
     taken = set()
     for root in roots:
         name = root[-1] if root else None
-        class_dirs = sorted(
-            p for p in dir_image_counts if len(p) == len(root) + 1 and p[: len(root)] == root
-        )
+        class_dirs = sorted(p for p in dir_image_counts if len(p) == len(root) + 1 and p[: len(root)] == root)
         classes = [p[-1] for p in class_dirs if dir_image_counts[p] > 0]
         for p in class_dirs:
             if dir_image_counts[p] == 0:

@@ -96,9 +96,7 @@ def leak_report(collection, sides):
             found.setdefault(keys[i], set()).add(int(side_of[i]))
         return found
 
-    dup_sets = [
-        (group, set(side_of[group].tolist())) for group in duplicate_groups(collection.pixel_hash, used)
-    ]
+    dup_sets = [(group, set(side_of[group].tolist())) for group in duplicate_groups(collection.pixel_hash, used)]
     patient_sets = sides_of_groups(collection.patient)
     pairs = {}
     for a, b in combinations(range(len(names)), 2):

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from minimtl.common.progress import echo_stderr, no_progress
-
 from minimtl.data.cache import DecodedImages, cache_key, default_cache_dir, read_cache, write_cache
 from minimtl.data.collection import Collection
 from minimtl.data.decode import CROPS, decode_file
@@ -173,6 +172,21 @@ def load_collection(
         raise DataError("internal error: decoded images are not in the order of the file list")
     if not records:
         raise DataError(_bad_files_message(decoded.failures, data_dir, prefix="no image could be decoded"))
+    return records_to_collection(
+        records,
+        decoded,
+        data_dir,
+        image_size,
+        crop,
+        skipped=sorted(scan.skipped + list(decoded.failures)),
+        label_names=dict(scan.label_names),
+        ignored=scan.ignored,
+    )
+
+
+def records_to_collection(records, decoded, data_dir, image_size, crop, skipped, label_names, ignored=()):
+    """A Collection of the decoded images and their records (one record per decoded image, in the same
+    order): the fields of every image as arrays, and what the folder held besides."""
     return Collection(
         images=decoded.images,
         labels=np.array([r.label for r in records], dtype=np.int64),
@@ -185,9 +199,9 @@ def load_collection(
         synthetic=False,
         image_size=image_size,
         data_dir=str(data_dir),
-        skipped=sorted(scan.skipped + list(decoded.failures)),
-        ignored=scan.ignored,
-        label_names=dict(scan.label_names),
+        skipped=skipped,
+        ignored=list(ignored),
+        label_names=label_names,
         crop=crop,
     )
 

@@ -74,9 +74,7 @@ def make_phantoms(n_per_class=50, image_size=64, seed=0):
     is_test_patient = rng.random(len(patient_names)) < 0.2
     official = np.where(is_test_patient[patient_idx], "test", "train")
     official = np.where(dataset == "pneumonia", official, "")
-    paths = [
-        f"synthetic/{d}/{_LABEL_NAMES[d][y]}/{i:05d}.png" for i, (d, y) in enumerate(zip(dataset, labels))
-    ]
+    paths = [f"synthetic/{d}/{_LABEL_NAMES[d][y]}/{i:05d}.png" for i, (d, y) in enumerate(zip(dataset, labels))]
     return Collection(
         images=images,
         labels=labels,

@@ -106,9 +106,7 @@ def format_summary(summary):
         lines.append(f"  {name}: {info['images']} images ({labels}); sites: {sites}")
         for split_name, counts in info["official_split"].items():
             lines.append(f"    official {split_name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        lines.append(
-            f"    patients: {info['patients']} ({info['patients_with_several_images']} with several images)"
-        )
+        lines.append(f"    patients: {info['patients']} ({info['patients_with_several_images']} with several images)")
     dup = summary["duplicates"]
     lines.append(f"duplicates: {dup['groups']} groups of pixel-identical images ({dup['images']} files)")
     for example in dup["examples"]:
