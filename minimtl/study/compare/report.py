@@ -355,5 +355,6 @@ def plot_roc_curves(per_run, seeds, rows, path, model_choice, synthetic=False):
         ax.set_title(f"{task} ({model_choice}, every seed)" + (" SYNTHETIC" if synthetic else ""))
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
-        ax.legend(loc="lower right", fontsize=8)
+        if ax.get_legend_handles_labels()[1]:  # a task no row is scored on has an empty panel, no legend
+            ax.legend(loc="lower right", fontsize=8)
     save_figure(fig, path)
