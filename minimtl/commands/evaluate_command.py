@@ -144,7 +144,9 @@ def _external_text(run, document):
         "Report each site's ROC-AUC; the pooled one (beside them only) partly measures the machine and the format.",
     ]
     if document.get("collapsed"):
-        lines.append("The TB head collapsed (decided on its validation images before the test): a constant head.")
+        # the verdict's images: validation, or training for a run without validation (metrics.json "collapse")
+        decided_on = run.metrics.get("collapse", {}).get(task, {}).get("decided_on", "validation")
+        lines.append(f"The TB head collapsed (decided on its {decided_on} images before the test): a constant head.")
     probe = document.get("adult_site")
     if probe:
         cells = [
