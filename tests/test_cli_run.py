@@ -115,6 +115,21 @@ def test_evaluate_scores_the_model_the_run_stands_for_unless_told(tmp_path):
     assert "the model of the best validation epoch (best)" in text
 
 
+def test_a_lost_task_model_is_named_with_that_tasks_own_best_epoch(tmp_path):
+    """With per-task selection best-<task>.npz holds the task's own best validation epoch; when it is lost,
+    the message quotes that epoch, not the epoch of the best summed validation loss (best_val's)."""
+    assert run_cli(run_args(tmp_path, "mt", "multitask64", 12, 6, "--split", "patient")).exit_code == 0
+    best = json.loads((tmp_path / "mt" / "metrics.json").read_text())["best_val"]
+    differing = [task for task, epoch in best["task_epochs"].items() if epoch != best["epoch"]]
+    assert differing, best  # these phantoms: a task whose own best epoch is not the summed loss's
+    task = differing[0]
+    (tmp_path / "mt" / f"best-{task}.npz").unlink()
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "mt")])
+    assert result.exit_code != 0, result.output
+    expected = f"stands for the model of its best validation epoch ({best['task_epochs'][task]}), but best-{task}.npz"
+    assert expected in result.output
+
+
 def test_a_run_that_lost_its_best_model_says_so_and_stops(tmp_path):
     """A run with a validation split stands for its best epoch (report.md says so). Without best-tb.npz,
     evaluate and explain must not score the last epoch in its place: they stop, naming the missing file

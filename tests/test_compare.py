@@ -317,3 +317,13 @@ def test_the_negatives_control_takes_every_option_as_a_tb_only_row_paired_with_t
     row = "single-tb, Kermany as TB negatives + all"
     assert rows[row] == {"tb": "single-tb-negatives+all"}  # scored on TB only, like its baseline
     assert paired[row] == "single-tb, Kermany as TB negatives"
+
+
+def test_the_table_names_the_images_the_collapse_verdicts_were_decided_on():
+    """The study protocol has no validation split: its runs decide collapse on their training images."""
+    per_run = {("single-tb", seed): {"tasks": {"tb": fake_metrics(0.8)}} for seed in (0, 1, 2)}
+    summary = summarise(per_run, [0, 1, 2])
+    assert "decided on its validation images before the test" in render_table(summary, SETTINGS)
+    study = {**SETTINGS, "protocol": "study", "val_fraction": 0.0, "split": "random", "model_choice": "last epoch"}
+    table = render_table(summary, study)
+    assert "decided on its training images before the test" in table and "validation images" not in table

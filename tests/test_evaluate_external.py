@@ -109,3 +109,20 @@ def test_kept_scores_are_recomputed_when_the_model_file_changes(runs, external):
     os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # as if written again
     result = CliRunner().invoke(main, ["evaluate", str(runs / "multitask64"), "--data-dir", str(external)])
     assert result.exit_code == 0 and "scored on elsewhere" in result.stderr and "reused" not in result.stderr
+
+
+def test_a_collapsed_tb_head_says_on_which_images_it_was_decided(tmp_path, external):
+    """A run without validation decides collapse on its training images (metrics.json "collapse"); the
+    external text names those, not validation images it never had. The verdict is set by hand here: a
+    one-epoch phantom run need not collapse."""
+    result = invoke(["run", "--arch", "single-tb", "--epochs", "1", "--image-size", "12", "--val-fraction", "0",
+                     "--phantoms", "--out", tmp_path, "--name", "noval", "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics_path = tmp_path / "noval" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["collapse"]["tb"]["decided_on"] == "training"
+    metrics["collapse"]["tb"]["collapsed"] = True
+    metrics_path.write_text(json.dumps(metrics))
+    result = invoke(["evaluate", tmp_path / "noval", "--data-dir", external])
+    assert result.exit_code == 0, result.output
+    assert "The TB head collapsed (decided on its training images before the test)" in result.output

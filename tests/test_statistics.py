@@ -5,7 +5,13 @@ import math
 import pytest
 from scipy import stats
 
-from minimtl.study.compare.statistics import EQUIVALENCE_MARGIN, equivalence_test, holm, smallest_wilcoxon_p
+from minimtl.study.compare.statistics import (
+    EQUIVALENCE_MARGIN,
+    equivalence_test,
+    holm,
+    paired_differences,
+    smallest_wilcoxon_p,
+)
 
 
 def test_holm_by_hand():
@@ -67,3 +73,15 @@ def test_smallest_wilcoxon_p_is_what_scipy_gives_when_every_seed_agrees():
     for n in (2, 3, 5, 6, 10):
         assert stats.wilcoxon([0.01 * (k + 1) for k in range(n)]).pvalue == pytest.approx(smallest_wilcoxon_p(n))
     assert smallest_wilcoxon_p(1) == 1.0
+
+
+def test_tied_differences_never_go_below_wilcoxon_floor():
+    """Rates are ratios of counts, so seeds often differ by exactly the same amount. With ties, scipy before
+    1.15 took the normal approximation even for 5 seeds (5 equal differences: p = 0.025), below the exact
+    floor 2 / 2**5 that the verdicts promise; scipy >= 1.15 (pyproject's floor) tests small tied samples
+    exactly, by permutation."""
+    for differences in ([0.1] * 5, [0.1, 0.1, 0.2, 0.2, 0.3], [0.05, 0.05, 0.05, 0.1, 0.1, 0.1]):
+        model = [0.5 + d for d in differences]
+        p = paired_differences(model, [0.5] * len(differences))["wilcoxon_p"]
+        assert p >= smallest_wilcoxon_p(len(differences)) - 1e-12, (differences, p)
+    assert paired_differences([0.6] * 5, [0.5] * 5)["wilcoxon_p"] == pytest.approx(0.0625)

@@ -115,3 +115,16 @@ def test_external_sites_join_the_corrected_family(tmp_path):
     assert not da["primary"] and da["holm_p"] is not None
     expected = paired_differences([m - 0.1 for m in MULTI], [s - 0.1 for s in SINGLE])
     assert da["mean"] == pytest.approx(expected["mean"])
+
+
+def test_with_six_seeds_the_text_says_only_the_primary_comparisons_can_be_shown():
+    """Six seeds put Wilcoxon's floor (0.031) below 0.05, but Holm multiplies the smallest p of the other
+    comparisons by their number: the text must not promise that any difference can be shown."""
+    document = verdicts(comparison(SINGLE, MULTI, IGNORE), SEEDS)
+    tested = sum(not e["primary"] and e["wilcoxon_p"] is not None for e in document["comparisons"])
+    assert tested * document["smallest_wilcoxon_p"] >= 0.05
+    assert all(e["holm_p"] is None or e["holm_p"] >= 0.05 for e in document["comparisons"] if not e["primary"])
+    text = "\n".join(render_verdicts(document))
+    assert "so a primary comparison can be shown when every seed agrees" in text
+    assert f"Holm's p of the other {tested} with a Wilcoxon p is at least {tested} x 0.03125" in text
+    assert "so a difference can be shown when every seed agrees" not in text

@@ -10,7 +10,7 @@ from minimtl.commands.options import USER_ERRORS, echo_err, load_run_data
 from minimtl.common.atomic import write_json
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data.external import is_external_tb_set, load_external
-from minimtl.study.run.external import EXTERNAL_TASK, score_on_external
+from minimtl.study.run.external import EXTERNAL_TASK, check_tb_head, score_on_external
 from minimtl.study.run.report import metrics_table
 from minimtl.study.run.saved_run import WEIGHTS, evaluate_saved_run, open_saved_run
 from minimtl.training.checkpoint import CheckpointError
@@ -83,11 +83,7 @@ def _evaluate_external(run_dir, data_dir, weights, out, as_json, strict):
     with _scoring_errors():
         run = open_saved_run(run_dir, weights)
         run.metrics  # noqa: B018  (an external site scores finished runs only: RunError otherwise)
-        if EXTERNAL_TASK not in run.spec.tasks:
-            raise click.ClickException(
-                f"{run_dir} ({run.spec.name}) has no TB head: an external TB set scores TB heads only (its tasks: "
-                f"{', '.join(run.spec.tasks)})"
-            )
+        check_tb_head(run)  # before the images load
         run.weights_file_for(EXTERNAL_TASK)  # a missing model is named before the images load
         external = load_external(data_dir, run.config.image_size, run.config.decode_crop, strict)
         own = _own_images(run, strict)
@@ -148,7 +144,9 @@ def _external_text(run, document):
         "Report each site's ROC-AUC; the pooled one (beside them only) partly measures the machine and the format.",
     ]
     if document.get("collapsed"):
-        lines.append("The TB head collapsed (decided on its validation images before the test): a constant head.")
+        # the verdict's images: validation, or training for a run without validation (metrics.json "collapse")
+        decided_on = run.metrics.get("collapse", {}).get(task, {}).get("decided_on", "validation")
+        lines.append(f"The TB head collapsed (decided on its {decided_on} images before the test): a constant head.")
     probe = document.get("adult_site")
     if probe:
         cells = [

@@ -32,13 +32,11 @@ import numpy as np
 
 from minimtl.nn.graph import MultiHead, Sequential
 from minimtl.nn.layers import Dense, ReLU
-from minimtl.training.trunks import KERNEL, STUDY_FILTERS, build_trunk
+from minimtl.training.trunks import build_trunk
 
-__all__ = ["ARCHITECTURES", "HEADS", "Architecture", "build_model", "check_arch_and_head", "conv_output_size"]
+__all__ = ["ARCHITECTURES", "HEADS", "Architecture", "build_model", "check_arch_and_head"]
 
 HEADS = ("softmax", "sigmoid")
-CONV_FILTERS = STUDY_FILTERS  # the study's trunk: 32 filters of 3x3 (minimtl/training/trunks.py)
-CONV_KERNEL = KERNEL
 
 
 @dataclass(frozen=True)
@@ -72,11 +70,6 @@ ARCHITECTURES = {
     "multitask32": Architecture("multitask32", ("tb", "pneumonia"), {"tb": 32, "pneumonia": 32}),
     "single-tb-negatives": Architecture("single-tb-negatives", ("tb", "pneumonia"), {"tb": 64}),
 }
-
-
-def conv_output_size(image_size):
-    """Side of the 'valid' 3x3 convolution's output: S - 3 + 1."""
-    return image_size - CONV_KERNEL + 1
 
 
 def check_arch_and_head(arch, head, other_labels="negative"):

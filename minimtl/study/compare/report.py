@@ -176,8 +176,9 @@ def render_table(
         "",
         "Cells: mean over seeds [95% Student-t interval over seeds], in percent (ROC-AUC as a fraction). "
         "Intervals are clipped to the metric's range. 'one class': runs whose head collapsed (gave every image "
-        "one class), as each run decided on its validation images before the test (runs that did not record it: "
-        "on their test images). 'seeds': the runs the row's numbers come from.",
+        f"one class), as each run decided on its {'validation' if settings.get('val_fraction') else 'training'} "
+        "images before the test (runs that did not record it: on their test images). 'seeds': the runs the row's "
+        "numbers come from.",
         "",
     ]
     for task in TASKS:

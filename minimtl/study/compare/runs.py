@@ -230,7 +230,8 @@ def run_all(
             "trained": run.metrics["final_epoch"],
             "model": {t: run.epoch_for(t) for t in run.spec.tasks},
         }
-        # decided before the test (validation predictions); None for runs made before it was recorded
+        # decided before the test (validation predictions, or training ones without validation); None for runs
+        # made before it was recorded
         entry["collapsed"] = {task: run.collapsed_for(task) for task in run.spec.tasks}
         if reshuffled:
             if run.saved_document(run.folder.reshuffled) is None:

@@ -9,7 +9,8 @@ protocols:
   task the model of its best validation epoch (``--selection``).
 
 A head counts as collapsed (it gave every image one class) by the verdict its run recorded before
-the test, on its validation images (runs made before that verdict existed: by their test predictions).
+the test, on its validation images (on its training images under the study protocol, which has no
+validation; runs made before that verdict existed: by their test predictions).
 The site and shift summaries keep the heads that trained apart from the collapsed ones: a constant head
 cannot tell the hospitals apart nor lose anything to a shift, which would make it look site-blind and
 shift-proof.

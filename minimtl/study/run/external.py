@@ -33,6 +33,7 @@ from minimtl.training.tasks import task_predictions
 
 __all__ = [
     "EXTERNAL_TASK",
+    "check_tb_head",
     "external_scores",
     "site_metrics",
     "adult_site_probe",
@@ -145,6 +146,15 @@ def read_external(folder, name):
     return document, arrays
 
 
+def check_tb_head(run):
+    """RunError unless ``run`` (a SavedRun) has a TB head: an external TB set scores TB heads only."""
+    if EXTERNAL_TASK not in run.spec.tasks:
+        raise RunError(
+            f"{run.folder} ({run.spec.name}) has no TB head: an external TB set scores TB heads only (its tasks: "
+            f"{', '.join(run.spec.tasks)})"
+        )
+
+
 def _model_files(run, task):
     """What the cached result was computed with, model-wise: the task's weights file, its size and time."""
     path = run.weights_file_for(task)
@@ -172,11 +182,7 @@ def score_on_external(run, external, own=None, log=None):
     a run without a TB head or without the model file.
     """
     task = EXTERNAL_TASK
-    if task not in run.spec.tasks:
-        raise RunError(
-            f"{run.folder} ({run.spec.name}) has no TB head: an external TB set scores TB heads only (its tasks: "
-            f"{', '.join(run.spec.tasks)})"
-        )
+    check_tb_head(run)
     name = set_name(external.data_dir)
     own_ok = own is not None and run.same_data(own)
     key = {

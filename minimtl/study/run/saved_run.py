@@ -186,13 +186,19 @@ class SavedRun:
         if task not in self.spec.tasks:
             raise ValueError(f"{self.spec.name} has no {task} head; its tasks are {', '.join(self.spec.tasks)}")
 
-    def _best_epoch_recorded(self):
-        """The best validation epoch the run recorded (metrics.json, else history.csv), or None."""
+    def _best_epoch_recorded(self, task=None):
+        """The best validation epoch the run recorded (metrics.json, else history.csv), or None: with a
+        ``task`` and per-task selection that task's own (the epoch of best-<task>.npz), else the epoch of
+        the best summed validation loss (best.npz's)."""
+        per_task = task is not None and self.config.selection == "per-task"
         if self.finished:
             best = self.metrics.get("best_val")
-            return best["epoch"] if best else None
-        epochs = [row for row in self.history if _finite(row.get("val_loss"))]
-        return int(min(epochs, key=lambda row: row["val_loss"])["epoch"]) if epochs else None
+            if not best:
+                return None
+            return best.get("task_epochs", {}).get(task, best["epoch"]) if per_task else best["epoch"]
+        column = f"val_task_loss_{task}" if per_task else "val_loss"
+        epochs = [row for row in self.history if _finite(row.get(column))]
+        return int(min(epochs, key=lambda row: row[column])["epoch"]) if epochs else None
 
     def standing_weights(self):
         """ "best" when the run stands for its best validation epoch, else "last": a finished run
@@ -243,7 +249,7 @@ class SavedRun:
         weights = self.weights_for(task)
         path = self.weights_file(task, weights)
         if not path.is_file():
-            raise RunError(self._missing_model_reason(weights, path.name))
+            raise RunError(self._missing_model_reason(weights, path.name, task))
         return path
 
     def weights_files(self):
@@ -262,8 +268,8 @@ class SavedRun:
             self._models[path] = model
         return self._models[path]
 
-    def _missing_model_reason(self, weights, name):
-        """Why the file ``name`` of the ``weights`` model is missing, and what to do: one message."""
+    def _missing_model_reason(self, weights, name, task):
+        """Why the file ``name`` of ``task``'s ``weights`` model is missing, and what to do: one message."""
         folder = self.folder
         if weights == "last":
             if self.finished:
@@ -285,7 +291,7 @@ class SavedRun:
                 f"{folder} has no {name}: its validation split was empty (too few images for --val-fraction "
                 f"{self.config.val_fraction:g}), so it kept only its last epoch; use --weights last"
             )
-        best_epoch = self._best_epoch_recorded()
+        best_epoch = self._best_epoch_recorded(task)
         if best_epoch is not None:
             return (
                 f"{folder} stands for the model of its best validation epoch ({best_epoch}), but {name}, "
