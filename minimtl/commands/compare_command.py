@@ -90,16 +90,24 @@ from minimtl.training.train import TrainingInterrupted
     "each site and the tables gain its ROC-AUC, paired with each row's baseline (DeLong on the same images); "
     "kept in each run's external/ folder. It scores finished models only: choose nothing by it",
 )
+@click.option(
+    "--saliency",
+    is_flag=True,
+    help="also write saliency.md: the share of each TB model's saliency outside the lung box, over seeds "
+    "(computed once per run and kept in its saliency.json)",
+)
 @click.option("--progress/--no-progress", default=False, show_default=True, help="a progress bar per epoch")
 def compare_command(
     seeds, protocol, reshuffled_test, variants, epochs, batch_size, lr, patience, selection, step, normalize,
-    crop_borders, augment, data_dir, phantoms, image_size, crop, strict, out, jobs, plan, external_dirs, progress,
+    crop_borders, augment, data_dir, phantoms, image_size, crop, strict, out, jobs, plan, external_dirs, saliency,
+    progress,
 ):  # fmt: skip
     """Run every architecture over several seeds and compare them with intervals and paired tests.
 
     Finished runs are reused, so the command can be stopped (Ctrl-C) and started again. Writes
     table.md (the study's numbers beside ours, paired tests against single-task), summary.json,
-    metrics.png and roc.png. --external DIR adds each external site's TB ROC-AUC.
+    metrics.png and roc.png. --external DIR adds each external site's TB ROC-AUC; --saliency writes
+    saliency.md.
     """
     try:
         chosen = choose_variants([name.strip() for name in variants.split(",") if name.strip()])
@@ -138,6 +146,7 @@ def compare_command(
                 (lambda decode_crop: [load_external(d, image_size, decode_crop, strict) for d in external_dirs])
                 if external_dirs else None
             ),
+            saliency=saliency,
         )  # fmt: skip
     except TrainingInterrupted as stop:
         echo_err(f"\n{stop}. Saved. Run the same compare command again to continue.")

@@ -54,6 +54,7 @@ class RunFolder:
     reshuffled = RunFile("reshuffled.json", "scores on a reshuffled 20% (compare --reshuffled-test)")
     site = RunFile("site_separation.json", "how well each disease score tells the two hospitals' healthy images apart")
     shift = RunFile("shift_test.json", "the test ROC-AUC after border, text, gamma, contrast and zoom shifts")
+    saliency = RunFile("saliency.json", "the share of the TB head's saliency outside the lung box (compare --saliency)")
     explain = RunFile("explain", "folder: saliency maps, site shortcut and shift test (python cli.py explain)")
     external = RunFile("external", "folder: scores on external sites (evaluate --data-dir, compare --external)")
 

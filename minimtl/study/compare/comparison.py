@@ -9,11 +9,12 @@ files :mod:`minimtl.study.compare.report`'s.
 from dataclasses import dataclass
 from pathlib import Path
 
-from minimtl.common.atomic import write_text
+from minimtl.common.atomic import write_json, write_text
 from minimtl.common.messages import plural
 from minimtl.common.progress import no_progress
 from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, render_table, write_summary
 from minimtl.study.compare.runs import estimate_seconds, run_all
+from minimtl.study.compare.saliency_report import render_saliency, saliency_summary
 from minimtl.study.compare.summarise import summarise
 from minimtl.study.compare.variants import ALL_VARIANTS, PROTOCOLS, rows_of, run_config, with_partners
 from minimtl.study.compare.verdicts import verdicts
@@ -102,7 +103,7 @@ def comparison_configs(base, variants, protocol):
 
 def run_comparison(
     base, variants, protocol, seeds, out, images_for, reshuffled=False, jobs=1, log=print, progress=no_progress,
-    externals_for=None,
+    externals_for=None, saliency=False,
 ):  # fmt: skip
     """Train or reuse every (variant, seed) run in ``out``, summarise them and write the comparison.
 
@@ -117,6 +118,8 @@ def run_comparison(
     - externals_for(decode_crop): the external TB sets (Collections, :func:`minimtl.data.external.load_external`
       at the comparison's image size) every finished run is scored on, per site; asked once per crop;
       None for none. They score finished runs only: nothing is chosen by them
+    - saliency: also write ``OUT/saliency.md`` and ``OUT/saliency.json``, the share of each TB model's
+      saliency outside the lung box over seeds (:mod:`minimtl.study.compare.saliency_report`)
     Returns a :class:`Comparison`. Raises what the runs raise (TrainingInterrupted on Ctrl-C,
     ValueError for a finished run made with other options, the data and run errors).
     """
@@ -140,7 +143,7 @@ def run_comparison(
     per_run = run_all(
         base, lambda config: collections[config.decode_crop], out, protocol, seeds,
         reshuffled=reshuffled, variants=variants, log=log, progress=progress, jobs=jobs,
-        externals_for=externals_of if externals_for is not None else None,
+        externals_for=externals_of if externals_for is not None else None, saliency=saliency,
     )  # fmt: skip
     settings = {
         "protocol": protocol,
@@ -171,4 +174,9 @@ def run_comparison(
     rows, _ = rows_of(variants)
     plot_roc_curves(per_run, seeds, rows, out / "roc.png", settings["model_choice"], collection.synthetic)
     files = ("table.md", "summary.json", "metrics.png", "roc.png")
+    if saliency:
+        shares = saliency_summary(per_run, seeds, variants)
+        write_json(out / "saliency.json", {"settings": settings, "rows": shares})
+        write_text(out / "saliency.md", render_saliency(shares, settings, base.image_size))
+        files += ("saliency.md", "saliency.json")
     return Comparison(settings, per_run, summary, without_collapsed, reshuffled_summary, overlap, files)

@@ -22,6 +22,7 @@ from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms, make_split, to_input
 from minimtl.nn.optim import Adam
 from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
+from minimtl.study.explain.explain_run import saliency_outside_box
 from minimtl.study.explain.shift_test import shift_test_of
 from minimtl.study.explain.site_separation import site_separation_of
 from minimtl.study.run.external import EXTERNAL_TASK, score_on_external, set_name
@@ -40,6 +41,7 @@ __all__ = [
     "run_all",
     "reshuffled_metrics",
     "site_and_shift",
+    "saliency_of",
     "RUN_OPTIONS",
     "same_options",
     "external_of",
@@ -184,11 +186,13 @@ def run_all(
     progress=no_progress,
     jobs=1,
     externals_for=None,
+    saliency=False,
 ):
     """Train or reuse every (variant, seed); returns {(variant name, seed): {"tasks", "scores",
     "seconds", "epochs" ({"trained", "model": {task: epoch}}), "collapsed" ({task: verdict recorded
     before the test, or None}), "site", "shift", "reshuffled"?, "train_overlap"?, "external"? ({set:
-    :func:`external_of`}, for runs with a TB head)}} for the model each run stands for on each task.
+    :func:`external_of`}, for runs with a TB head), "saliency"? (:func:`saliency_of`, asked with
+    ``saliency``, for runs with a TB head)}} for the model each run stands for on each task.
 
     collection_for(config): the images a run of ``config`` trains on (decoded with its
     ``decode_crop``; one collection serves every run that decodes alike). externals_for(config): the
@@ -243,6 +247,8 @@ def run_all(
             entry["external"] = {}
             for external in externals_for(config):
                 entry["external"][set_name(external.data_dir)] = external_of(run, external, collection_for(config))
+        if saliency and EXTERNAL_TASK in run.spec.tasks:
+            entry["saliency"] = saliency_of(run, collection_for(config))
         per_run[(variant.name, seed)] = entry
     return per_run
 
@@ -269,3 +275,13 @@ def site_and_shift(run, collection):
         write_json(run.folder.site, site_separation_of(run, collection))
         write_json(run.folder.shift, shift_test_of(run, collection))
     return run.saved_document(run.folder.site), run.saved_document(run.folder.shift)
+
+
+def saliency_of(run, collection, task="tb"):
+    """The share of ``task``'s saliency outside the lung box for the model a saved run stands for
+    (:func:`minimtl.study.explain.explain_run.saliency_outside_box` with explain's defaults: 16 images
+    per outcome, every method, seed 0), computed once and kept in the run folder (saliency.json).
+    Returns that task's summary: {"outside_box": {method: {class sample: mean share}}, "score_range", ...}."""
+    if run.saved_document(run.folder.saliency) is None:
+        write_json(run.folder.saliency, saliency_outside_box(run.folder, collection, tasks=[task]))
+    return run.saved_document(run.folder.saliency)["tasks"][task]
