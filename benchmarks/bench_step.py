@@ -45,6 +45,7 @@ from timing import (  # benchmarks/timing.py, beside this script
     Report,
     add_size_options,
     describe_machine,
+    load_line,
     log,
     machine,
     measure_bandwidth,
@@ -278,12 +279,7 @@ def main():
                 f"{row['steps_per_epoch']:4d} steps/epoch  {row['minutes_30_epochs']:7.1f} min (scoring by 8 "
                 f"images as before: {row['minutes_30_epochs_eval_by_8']:.1f}){torch_part}"
             )
-    log(
-        f"load average at the start {info['load_average'][0]:.2f}, at the end {info['load_average_end'][0]:.2f} "
-        f"(the end includes this benchmark's own threads; a start above ~0.5 on 2 cores means other work was "
-        f"running or had just run: rerun when quiet)",
-        quiet,
-    )
+    log(load_line(info), quiet)
     if options.json:
         json.dump(
             {

@@ -40,6 +40,7 @@ __all__ = [
     "Report",
     "add_size_options",
     "parse_sizes",
+    "load_line",
     "FLOOR_BYTES_PER_WEIGHT",
     "BATCH",
     "FILTERS",
@@ -127,13 +128,16 @@ def machine():
 
 
 def describe_machine(info, bandwidth, torch_text, as_json):
-    """The two header lines of a step script: the machine, and the bandwidth measured in this run."""
+    """The two header lines of a step script: the machine, and the bandwidth measured in this run
+    (bandwidth None: a script that measures none, the machine's line alone)."""
     log(
         f"machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']}, numba {info['numba']} "
         f"({info['numba_threads']} threads, {info['threading_layer']}); BLAS threads {info['blas_threads']}; "
         f"torch {torch_text}; load average {info['load_average'][0]:.2f}",
         as_json,
     )
+    if bandwidth is None:
+        return
     log(
         f"bandwidth: read {bandwidth['read_GBps']:.1f} GB/s, 3-array update {bandwidth['update3_GBps']:.1f} GB/s, "
         f"floor mix (4 read : 24 updated) {bandwidth['floor_mix_GBps']:.1f} GB/s",
@@ -215,29 +219,44 @@ class Report:
             )
 
 
-def add_size_options(parser, sizes="64,128,256", repeats=10):
-    """The options every step script takes: --sizes, --repeats, --bandwidth-size, --json, --seed."""
+def add_size_options(parser, sizes="64,128,256", repeats=10, bandwidth=True):
+    """The options every step script takes: --sizes, --repeats, --bandwidth-size (only where the script
+    measures the bandwidth floor: ``bandwidth``), --json, --seed."""
     parser.add_argument("--sizes", default=sizes, help=f"image sizes, comma separated (default {sizes})")
     parser.add_argument("--repeats", type=int, default=repeats, help=f"timed calls per measurement (default {repeats})")
-    parser.add_argument(
-        "--bandwidth-size",
-        type=int,
-        default=1 << 26,
-        help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)",
-    )
+    if bandwidth:
+        parser.add_argument(
+            "--bandwidth-size",
+            type=int,
+            default=1 << 26,
+            help="float32 elements per array of the bandwidth kernels (default 2**26, 256 MB)",
+        )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def parse_sizes(parser, options):
-    """The --sizes list, checked with --repeats and --bandwidth-size (a parser error otherwise)."""
+    """The --sizes list, checked with --repeats and --bandwidth-size where the script has it (a parser
+    error otherwise)."""
     try:
         sizes = [int(s) for s in options.sizes.split(",") if s]
     except ValueError:
         parser.error(f"--sizes must be integers separated by commas, got {options.sizes!r}")
-    if not sizes or any(s < 3 for s in sizes) or options.repeats < 1 or options.bandwidth_size < 1:
-        parser.error("sizes must be >= 3, --repeats >= 1 and --bandwidth-size >= 1")
+    if not sizes or any(s < 3 for s in sizes) or options.repeats < 1:
+        parser.error("sizes must be >= 3 and --repeats >= 1")
+    if getattr(options, "bandwidth_size", 1) < 1:
+        parser.error("--bandwidth-size must be >= 1")
     return sizes
+
+
+def load_line(info):
+    """The closing line of a script: the load average at its start and at its end (``machine()``'s
+    ``load_average``, and ``load_average_end``, which the script records when it is done)."""
+    return (
+        f"load average at the start {info['load_average'][0]:.2f}, at the end {info['load_average_end'][0]:.2f} "
+        f"(the end includes this benchmark's own threads; a start above ~0.5 on 2 cores means other work was "
+        f"running or had just run: rerun when quiet)"
+    )
 
 
 # ----- the fidelity scripts ------------------------------------------------------------------------

@@ -73,6 +73,34 @@ def test_bench_step_times_whole_steps_and_estimates_the_training_time():
     assert {row["arch"] for row in doc["training_estimates"]} == {"single-pneumonia", "single-tb", "multitask64"}
 
 
+def test_bench_methods_times_each_method_as_a_run_trains_it():
+    """Every method's step at 22 px (the smallest image --trunk deep takes), on the step ``run`` falls back to;
+    each row's ratio is to the first row, the default step; the last row is derived from the two before it."""
+    doc = json.loads(run_script("bench_methods.py", "--sizes", "22", "--repeats", "1", "--json"))
+    assert doc["machine"]["numba_threads"] >= 1 and "load_average_end" in doc["machine"]
+    rows = {row["key"]: row for row in doc["rows"]}
+    assert list(rows) == ["sum", "sum-readable", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "deep",
+                          "conflict", "conflict-one"]  # fmt: skip
+    steps = {key: row["step"] for key, row in rows.items()}
+    assert steps == {"sum": "fused", "sum-readable": "readable", "uncertainty": "fused", "dwa": "fused",
+                     "gradnorm": "readable", "pcgrad": "readable", "mgda": "readable", "deep": "readable",
+                     "conflict": "fused", "conflict-one": "fused"}  # fmt: skip
+    assert rows["deep"]["trunk"] == "deep" and rows["pcgrad"]["weighting"] == "pcgrad"
+    assert rows["conflict"]["conflict_every"] == 1 and rows["sum"]["conflict_every"] == 0
+    for key, row in rows.items():
+        assert row["size"] == 22 and (row["ms"] > 0 or key == "conflict-one"), row
+        assert row["x_default"] == pytest.approx(row["ms"] / rows["sum"]["ms"]), row
+    assert rows["conflict-one"]["ms"] == pytest.approx(rows["conflict"]["ms"] - rows["sum"]["ms"])
+    assert "--conflict-every 16" in rows["conflict-one"]["note"]
+
+
+def test_bench_methods_names_the_size_too_small_for_the_deep_trunk():
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_methods.py"), "--sizes", "16"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "--sizes" in result.stderr and "--trunk deep" in result.stderr
+
+
 def test_fidelity_runs_on_phantoms_and_resumes(tmp_path):
     """fidelity_collapse.py end to end on 48 phantoms (16 px, 1 epoch, 2 seeds): both frameworks where PyTorch is
     installed, minimtl alone where not. A second call finds every run done and trains nothing."""
@@ -149,8 +177,8 @@ def test_every_benchmark_script_is_one_measurement_described_in_the_readme():
     helpers = {"timing.py", "torch_twin.py"}
     scripts = sorted(path.name for path in BENCHMARKS.glob("*.py") if path.name not in helpers)
     assert scripts == sorted(
-        ["bench_arithmetic.py", "bench_augment.py", "bench_engine.py", "bench_kernels.py", "bench_step.py",
-         "fidelity_collapse.py", "fidelity_divergence.py"]
+        ["bench_arithmetic.py", "bench_augment.py", "bench_engine.py", "bench_kernels.py", "bench_methods.py",
+         "bench_step.py", "fidelity_collapse.py", "fidelity_divergence.py"]
     )  # fmt: skip
     for name in scripts + sorted(helpers):
         assert f"`{name}`" in readme, f"benchmarks/README.md does not describe {name}"
