@@ -52,6 +52,8 @@ import numpy as np
 from scipy.stats import fisher_exact
 from timing import (  # benchmarks/timing.py, beside this script
     VARIANT_NAMES,
+    add_image_options,
+    add_variant_options,
     echo,
     load_images,
     minimtl_split,
@@ -308,12 +310,7 @@ def parse_args(argv=None):
         "over many seeds (see the module docstring).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--variant", default="single-tb", choices=sorted(VARIANT_NAMES), help="what to train")
-    parser.add_argument(
-        "--other-labels", choices=("negative", "ignore"), help="override the variant's policy (multi-task only)"
-    )
-    parser.add_argument("--head", default="softmax", choices=("softmax", "sigmoid"))
-    parser.add_argument("--image-size", type=int, default=64)
+    add_variant_options(parser)  # --variant, --other-labels, --head, --image-size
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--protocol", default="study", choices=sorted(PROTOCOLS))
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0 .. N-1 (or from --first-seed)")
@@ -324,9 +321,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--out", type=Path, help="output folder (default: fidelity/<variant>-<other labels>-<protocol>-<S>px-<E>ep)"
     )
-    parser.add_argument("--data-dir", help="the images (default: $MINIMTL_DATA, else data/ in the repository)")
-    parser.add_argument("--phantoms", action="store_true", help="use synthetic phantoms even if real images exist")
-    parser.add_argument("--phantoms-per-class", type=int, default=100)
+    add_image_options(parser)  # --data-dir, --phantoms, --phantoms-per-class
     parser.add_argument(
         "--torch-threads",
         type=int,

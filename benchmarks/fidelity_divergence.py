@@ -24,6 +24,8 @@ import sys
 import numpy as np
 from timing import (  # benchmarks/timing.py, beside this script
     VARIANT_NAMES,
+    add_image_options,
+    add_variant_options,
     echo,
     load_images,
     minimtl_split,
@@ -119,18 +121,11 @@ def parse_args(argv=None):
         "weights and batches (see the module docstring).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--variant", default="single-tb", choices=sorted(VARIANT_NAMES), help="what to train")
-    parser.add_argument(
-        "--other-labels", choices=("negative", "ignore"), help="override the variant's policy (multi-task only)"
-    )
-    parser.add_argument("--head", default="softmax", choices=("softmax", "sigmoid"))
-    parser.add_argument("--image-size", type=int, default=64)
+    add_variant_options(parser)  # --variant, --other-labels, --head, --image-size
     parser.add_argument("--protocol", default="study", choices=sorted(PROTOCOLS), help="whose split")
     parser.add_argument("--seed", type=int, default=0, help="the initial weights, split and batch order")
     parser.add_argument("--steps", default="1,10,100", help="after which steps to compare, comma separated")
-    parser.add_argument("--data-dir", help="the images (default: $MINIMTL_DATA, else data/ in the repository)")
-    parser.add_argument("--phantoms", action="store_true", help="use synthetic phantoms even if real images exist")
-    parser.add_argument("--phantoms-per-class", type=int, default=100)
+    add_image_options(parser)  # --data-dir, --phantoms, --phantoms-per-class
     parser.add_argument("--torch-threads", type=int, default=1, help="PyTorch's threads")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of Markdown")
     options = parser.parse_args(argv)

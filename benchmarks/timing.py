@@ -4,9 +4,9 @@
 - The machine a number was measured on (``machine``), and the bandwidth floor of the step scripts:
   the memory bandwidth of Numba streaming kernels with a training step's access pattern
   (``measure_bandwidth``), against which ``Report`` gives every row its "x floor".
-- For the two fidelity scripts: the images (``load_images``), minimtl's split of a seed
-  (``minimtl_split``), a variant's run options (``variant_config``) and the PyTorch twin, when
-  PyTorch is installed (``torch_twin_module``).
+- For the two fidelity scripts: the options they share (``add_variant_options``, ``add_image_options``),
+  the images (``load_images``), minimtl's split of a seed (``minimtl_split``), a variant's run options
+  (``variant_config``) and the PyTorch twin, when PyTorch is installed (``torch_twin_module``).
 
 benchmarks/ is not a package: each script runs from its own folder, which Python puts first on the
 path, so ``from timing import ...`` finds this file.
@@ -46,6 +46,8 @@ __all__ = [
     "FILTERS",
     "UNITS",
     "VARIANT_NAMES",
+    "add_variant_options",
+    "add_image_options",
     "load_images",
     "minimtl_split",
     "variant_config",
@@ -260,6 +262,25 @@ def load_line(info):
 
 
 # ----- the fidelity scripts ------------------------------------------------------------------------
+
+
+def add_variant_options(parser):
+    """What the fidelity scripts train: --variant, --other-labels (None: the variant's own policy), --head,
+    --image-size."""
+    parser.add_argument("--variant", default="single-tb", choices=sorted(VARIANT_NAMES), help="what to train")
+    parser.add_argument(
+        "--other-labels", choices=("negative", "ignore"), help="override the variant's policy (multi-task only)"
+    )
+    parser.add_argument("--head", default="softmax", choices=("softmax", "sigmoid"))
+    parser.add_argument("--image-size", type=int, default=64)
+
+
+def add_image_options(parser):
+    """The images the fidelity scripts train on (:func:`load_images`): --data-dir, --phantoms,
+    --phantoms-per-class."""
+    parser.add_argument("--data-dir", help="the images (default: $MINIMTL_DATA, else data/ in the repository)")
+    parser.add_argument("--phantoms", action="store_true", help="use synthetic phantoms even if real images exist")
+    parser.add_argument("--phantoms-per-class", type=int, default=100)
 
 
 def load_images(data_dir, phantoms, phantoms_per_class, image_size):

@@ -135,9 +135,26 @@ def test_fidelity_runs_on_phantoms_and_resumes(tmp_path):
     assert "| minimtl | 2 |" in again
 
 
+def option_help(text, option):
+    """The lines of ``--help`` output ``text`` that describe ``option`` (its line and the indented ones after)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {option} ") or line == f"  {option}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("  -")), len(lines))
+    return lines[start:end]
+
+
+SHARED_FIDELITY_OPTIONS = ("--variant", "--other-labels", "--head", "--image-size", "--data-dir", "--phantoms",
+                           "--phantoms-per-class")  # fmt: skip
+
+
 def test_fidelity_scripts_help():
-    assert "--protocol" in run_script("fidelity_collapse.py", "--help")
-    assert "--steps" in run_script("fidelity_divergence.py", "--help")
+    """Each script's own options, and the ones they share (timing.py's add_variant_options and add_image_options)
+    described alike."""
+    collapse, divergence = run_script("fidelity_collapse.py", "--help"), run_script("fidelity_divergence.py", "--help")
+    assert "--protocol" in collapse and "--seeds" in collapse and "--steps" in divergence
+    for option in SHARED_FIDELITY_OPTIONS:
+        assert option_help(collapse, option) == option_help(divergence, option), option
+    assert option_help(collapse, "--variant")[1].strip() == "what to train (default: single-tb)"
 
 
 def test_fidelity_divergence_on_phantoms():

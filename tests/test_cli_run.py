@@ -7,8 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from minimtl.commands import main
+from minimtl.commands.options import load_run_data
 from minimtl.data import make_phantoms
 from minimtl.study.run.saved_run import evaluate_saved_run, open_saved_run
+from minimtl.training.evaluation import score_images
 from minimtl.training.models import ARCHITECTURES
 
 RATE_KEYS = {"precision", "recall", "specificity", "npv", "accuracy"}
@@ -64,6 +66,37 @@ def test_every_architecture_trains_one_epoch_and_writes_its_outputs(arch, tmp_pa
     evaluated = run_cli(["evaluate", str(run_dir), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.output)["tasks"] == metrics["tasks"]
+
+
+def test_evaluate_names_the_model_of_each_3_class_matrix(tmp_path):
+    """A multiclass run with per-task selection stands for two models (TB's best epoch, pneumonia's). The
+    3x3 matrix over every test image is one model's, so evaluate gives the matrix of each task's model and
+    names its epoch and file; it gave one matrix, of whichever model it happened to score last."""
+    options = ("--lr", "0.02", "--seed", "0", "--split", "patient")  # here TB's best epoch is not pneumonia's
+    assert run_cli(run_args(tmp_path, "mc", "multiclass", 12, 4, *options)).exit_code == 0
+    run = open_saved_run(tmp_path / "mc")
+    epochs = {task: run.epoch_for(task) for task in ("tb", "pneumonia")}
+    assert epochs["tb"] != epochs["pneumonia"], f"the case in question needs two models, got epochs {epochs}"
+    collection = load_run_data(None, 12, "stretch", False, False, synthetic=True)
+    index = run.split(collection).test
+    expected = {task: score_images(run.model_for(task), run.config, collection, index)[1] for task in epochs}
+    assert expected["tb"] != expected["pneumonia"]  # else the two models' matrices could not be told apart
+
+    evaluated = run_cli(["evaluate", str(tmp_path / "mc"), "--json"])
+    by_task = json.loads(evaluated.output)["multiclass"]["by_task"]
+    for task, epoch in epochs.items():
+        assert by_task[task] == {
+            "weights": "best",
+            "file": f"best-{task}.npz",
+            "epoch": epoch,
+            "confusion_matrix": expected[task]["multiclass"]["confusion_matrix"],
+        }
+    text = run_cli(["evaluate", str(tmp_path / "mc")]).output
+    for task, epoch in epochs.items():
+        assert f"3-class confusion matrix of the epoch-{epoch} model (`best-{task}.npz`, which scores {task})" in text
+    last = json.loads(run_cli(["evaluate", str(tmp_path / "mc"), "--weights", "last", "--json"]).output)
+    assert {entry["file"] for entry in last["multiclass"]["by_task"].values()} == {"checkpoint.npz"}
+    assert last["multiclass"]["by_task"]["tb"]["confusion_matrix"] == run.metrics["multiclass"]["confusion_matrix"]
 
 
 def test_sigmoid_heads_and_ignored_other_labels(tmp_path):

@@ -9,6 +9,7 @@ from minimtl.commands import main
 from minimtl.study.compare.runs import same_options
 from minimtl.study.compare.summarise import summarise
 from minimtl.study.compare.variants import ALL_VARIANTS
+from minimtl.study.run.external import entry_name
 from minimtl.training.config import RunConfig
 from tests.data_fixtures import build_external, build_generic
 from tests.test_compare import fake_metrics
@@ -92,7 +93,8 @@ def test_every_run_with_a_tb_head_is_scored_on_each_external_site(compared):
     control = document["summary"]["single-tb, Kermany as TB negatives"]["tb"]
     assert set(control["external"]["india"]) == {"da", "db", "pooled"}
     da = control["external"]["india"]["da"]
-    kept = json.loads((out / "runs" / "single-tb-negatives-seed1" / "external" / "india.json").read_text())
+    kept_file = out / "runs" / "single-tb-negatives-seed1" / "external" / f"{entry_name(root / 'india')}.json"
+    kept = json.loads(kept_file.read_text())
     assert da["roc_auc"]["per_seed"][1] == kept["tasks"]["tb"]["sites"]["da"]["roc_auc"]["value"]
     paired = da["vs_baseline"]  # against single-tb, DeLong per seed on the same 9 images
     assert len(paired["per_seed"]) == 2 and len(paired["delong"]) == 2
@@ -108,7 +110,7 @@ def test_every_run_with_a_tb_head_is_scored_on_each_external_site(compared):
 
 def test_a_second_compare_reuses_the_kept_external_scores(compared):
     root, args = compared
-    kept = root / "out" / "runs" / "multitask64-seed0" / "external" / "india.json"
+    kept = root / "out" / "runs" / "multitask64-seed0" / "external" / f"{entry_name(root / 'india')}.json"
     before = kept.stat().st_mtime_ns
     summary = json.loads((root / "out" / "summary.json").read_text())
     result = CliRunner().invoke(main, args, catch_exceptions=False)

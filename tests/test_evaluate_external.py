@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import minimtl.study.run.external as external_module
 from minimtl.commands import main
 from minimtl.data.external import load_external
+from minimtl.study.run.external import entry_name, score_on_external
 from minimtl.study.run.saved_run import disease_probability, open_saved_run
 from minimtl.training.metrics import roc_auc
 from tests.data_fixtures import build_external, build_generic, write_image
@@ -42,8 +44,8 @@ def test_the_tb_head_is_scored_per_site_and_pooled_and_kept_in_the_run(runs, ext
     assert "da 4 normal / 3 TB, db 3 normal / 2 TB" in result.output
     assert "choose no epoch, option or variant" in result.output
     kept = runs / "multitask64" / "external"
-    document = json.loads((kept / "elsewhere.json").read_text())
-    with open(kept / "elsewhere-predictions.csv", newline="") as handle:
+    document = json.loads((kept / f"{entry_name(external)}.json").read_text())
+    with open(kept / f"{entry_name(external)}-predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 12 and {row["site"] for row in rows} == {"da", "db"}
     # every score is the run's own TB model's P(TB) on that image, recomputed here
@@ -67,11 +69,39 @@ def test_the_tb_head_is_scored_per_site_and_pooled_and_kept_in_the_run(runs, ext
 
 
 def test_a_second_evaluate_reuses_the_kept_scores_and_json_prints_them(runs, external):
-    first = json.loads((runs / "multitask64" / "external" / "elsewhere.json").read_text())
+    first = json.loads((runs / "multitask64" / "external" / f"{entry_name(external)}.json").read_text())
     result = CliRunner().invoke(main, ["evaluate", str(runs / "multitask64"), "--data-dir", str(external), "--json"])
     assert result.exit_code == 0, result.output
     assert "are reused" in result.stderr
     assert json.loads(result.stdout) == first
+
+
+def test_each_external_set_keeps_its_own_entry_even_when_two_folders_share_a_name(runs, tmp_path, monkeypatch):
+    """A at sets/india, B at elsewhere/india (other images): scoring B after A leaves A's entry, and scoring
+    A and B again computes nothing. Kept under the folder's name alone, B's entry replaced A's, and each
+    set was scored again every time the other had been."""
+    run = open_saved_run(runs / "multitask64")
+    sets = {
+        "A": build_external(tmp_path / "sets" / "india", {"da": (3, 2, "png")}),
+        "B": build_external(tmp_path / "elsewhere" / "india", {"db": (2, 3, "jpg")}),
+    }
+    scored, real_scores = [], external_module.external_scores
+
+    def counted(run, external, task="tb"):
+        scored.append(external.data_dir)
+        return real_scores(run, external, task)
+
+    monkeypatch.setattr(external_module, "external_scores", counted)
+    documents = {}
+    for label in ("A", "B", "A", "B"):
+        documents.setdefault(label, score_on_external(run, load_external(sets[label], 12))[0])
+    assert scored == [str(sets["A"]), str(sets["B"])]  # each scored once, then reused
+    kept = sorted(path.name for path in (runs / "multitask64" / "external").glob("india-*"))
+    assert kept == sorted(f"{entry_name(sets[label])}{end}" for label in "AB" for end in (".json", "-predictions.csv"))
+    assert entry_name(sets["A"]) != entry_name(sets["B"]) and entry_name(sets["A"]).startswith("india-")
+    assert documents["A"]["images"] == {"da": {"normal": 3, "tb": 2}}
+    assert documents["B"]["images"] == {"db": {"normal": 2, "tb": 3}}
+    assert documents["A"]["key"]["set_dir"] == str(sets["A"].resolve())
 
 
 def test_a_run_without_a_tb_head_says_so(runs, external):

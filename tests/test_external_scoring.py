@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
+import minimtl.study.run.external as external_module
 from minimtl.data.collection import Collection
-from minimtl.study.run.external import adult_site_probe, read_external, set_name, site_metrics, write_external
+from minimtl.study.run.external import (
+    adult_site_probe,
+    entry_name,
+    read_external,
+    set_name,
+    site_metrics,
+    write_external,
+)
 
 
 def external_set(sites, labels, data_dir="/somewhere/india"):
@@ -66,6 +74,31 @@ def test_the_probe_is_undefined_without_images():
 def test_the_set_is_named_after_its_folder_safely():
     assert set_name("/x/india/") == "india"
     assert set_name("/x/my set (2)") == "my-set-2"
+
+
+def test_an_entry_is_named_after_the_set_and_its_resolved_folder(tmp_path, monkeypatch):
+    first, second = tmp_path / "a" / "india", tmp_path / "b" / "india"
+    assert entry_name(first).startswith("india-") and len(entry_name(first)) == len("india-") + 12
+    assert entry_name(first) != entry_name(second)
+    monkeypatch.chdir(tmp_path)
+    assert entry_name("a/india") == entry_name(first) == entry_name(tmp_path / "b" / ".." / "a" / "india")
+
+
+def test_a_write_stopped_between_the_two_files_leaves_no_document(tmp_path, monkeypatch):
+    """The predictions are written first, the document last; an old document is removed before either, so
+    a write that stops in between cannot leave the old document beside the new predictions."""
+    predictions = {"tb": {"site": np.array(SITES), "path": np.array([f"p{k}" for k in range(7)]),
+                          "label": np.array(LABELS), "score": SCORE, "predicted": PREDICTED}}  # fmt: skip
+    write_external(tmp_path / "external", "india", {"key": {"model": "old"}}, predictions)
+
+    def stopped(path, document):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(external_module, "write_json", stopped)
+    newer = {"tb": {**predictions["tb"], "score": 1 - SCORE}}
+    with pytest.raises(KeyboardInterrupt):
+        write_external(tmp_path / "external", "india", {"key": {"model": "new"}}, newer)
+    assert read_external(tmp_path / "external", "india") == (None, None)
 
 
 def test_the_cached_files_read_back_as_written(tmp_path):

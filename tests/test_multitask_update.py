@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import minimtl.training.loop as loop_module
+import minimtl.training.multitask_update as update_module
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms, to_input
 from minimtl.fast.fused_step import FusedStep
@@ -16,9 +17,9 @@ from minimtl.nn.optim import Adam
 from minimtl.study.run.saved_run import open_saved_run
 from minimtl.study.run.write import train_and_report
 from minimtl.training.config import RunConfig
-from minimtl.training.loop import seed_streams
+from minimtl.training.loop import LossSums, seed_streams, train_epoch, train_on_batch
 from minimtl.training.models import ARCHITECTURES, build_model
-from minimtl.training.multitask_update import check_method_options, readable_if_needed
+from minimtl.training.multitask_update import MultiTaskUpdate, check_method_options, readable_if_needed
 from minimtl.training.objective import total_loss
 from minimtl.training.steps import ReadableStep, make_step
 from minimtl.training.tasks import head_targets
@@ -104,7 +105,9 @@ class Crash(Exception):
 
 METHOD_RUNS = [
     pytest.param({"weighting": "uncertainty"}, id="uncertainty"),
+    pytest.param({"weighting": "uncertainty", "other_labels": "ignore"}, id="uncertainty-ignore"),
     pytest.param({"weighting": "dwa"}, id="dwa"),
+    pytest.param({"weighting": "dwa", "other_labels": "ignore"}, id="dwa-ignore"),
     pytest.param({"weighting": "gradnorm", "step": "readable"}, id="gradnorm"),
     pytest.param({"weighting": "pcgrad", "step": "readable"}, id="pcgrad"),
     pytest.param({"weighting": "mgda", "step": "readable"}, id="mgda"),
@@ -152,6 +155,70 @@ def test_interrupt_then_resume_is_bit_identical(phantoms, tmp_path, monkeypatch,
     histories = [(tmp_path / run / "history.csv").read_text().splitlines() for run in ("straight", "resumed")]
     assert [line.split(",")[2:] for line in histories[0]] == [line.split(",")[2:] for line in histories[1]]
     assert (tmp_path / "resumed" / "conflict.png").is_file()
+
+
+def ignore_run_parts(weighting, step="fused"):
+    """A multitask32 model at 12 px, its training step and its MultiTaskUpdate, under --other-labels ignore."""
+    cfg = config(weighting=weighting, step=step, other_labels="ignore")
+    model = build_model(cfg.arch, cfg.image_size, seed_streams(cfg.seed)[1])
+    optimizer = Adam(model.params, lr=cfg.lr, beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.eps)
+    train_step = make_step(cfg.step, model, optimizer)
+    return train_step, MultiTaskUpdate(cfg, model, optimizer, train_step)
+
+
+def mixed_then_pneumonia_only(collection):
+    """Two batches as epoch_batches yields them: two tb and two pneumonia images, then four pneumonia images."""
+    tb, pneumonia = (np.flatnonzero(collection.dataset == name) for name in ("tb", "pneumonia"))
+    for batch in (np.r_[tb[:2], pneumonia[:2]], pneumonia[2:6]):
+        yield to_input(collection.images[batch], "none"), collection.dataset[batch], collection.labels[batch]
+
+
+def test_a_batch_without_tb_labels_moves_no_uncertainty_of_tb(phantoms):
+    """The all-pneumonia batch has no tb label: s_tb stays as the mixed batch left it (its masked loss 0 was
+    counted as a loss before, and the regulariser's gradient 1/2 moved s_tb), s_pneumonia moves."""
+    train_step, update = ignore_run_parts("uncertainty")
+    spec, (mixed, pneumonia_only) = ARCHITECTURES["multitask32"], mixed_then_pneumonia_only(small(phantoms))
+    train_on_batch(train_step, spec, *mixed, "ignore", update)
+    s_tb, s_pneumonia = update.weighting.params["log_variance"].copy()
+    losses = train_on_batch(train_step, spec, *pneumonia_only, "ignore", update)[1]
+    assert update.weighting.params["log_variance"][0] == s_tb != 0
+    assert update.weighting.params["log_variance"][1] != s_pneumonia
+    assert losses["tb"] is None and losses["pneumonia"] > 0
+
+
+def test_the_epoch_mean_losses_leave_out_the_batches_without_the_task(phantoms):
+    """DWA's epoch loss of tb and the history's train_loss_tb are the mean over the batches with tb labels:
+    here the mixed batch's alone (counting the all-pneumonia batch's 0 would halve it)."""
+    train_step, update = ignore_run_parts("dwa")
+    spec, batches = ARCHITECTURES["multitask32"], mixed_then_pneumonia_only(small(phantoms))
+    sums = train_epoch(train_step, spec, batches, "ignore", update=update)
+    update.end_epoch()
+    tb_loss = sums.heads["tb"]  # the mixed batch's: the other batch had no tb label
+    assert tb_loss > 0 and update.weighting.epoch_losses[0][0] == tb_loss
+    assert sums.head_means() == {"tb": tb_loss, "pneumonia": sums.heads["pneumonia"] / 2}
+    assert sums.batches == 2 and sums.labelled == {"tb": 1, "pneumonia": 2}
+    older = {"total": 1.0, "batches": 2, "heads": {"tb": 0.6}}  # in-epoch sums saved before the counts
+    assert LossSums.from_dict(older).head_means() == {"tb": 0.3}
+
+
+@pytest.mark.parametrize("weighting", ["gradnorm", "pcgrad", "mgda"])
+def test_a_gradient_method_trains_the_trunk_on_the_present_task_alone(phantoms, monkeypatch, weighting):
+    """On the all-pneumonia batch tb's trunk gradient is 0 and its loss None: the shared weights take the
+    pneumonia task's own (weighted) gradient. MGDA took the smallest vector of {0, g_pneumonia}: zero."""
+    train_step, update = ignore_run_parts(weighting, step="readable")
+    spec, (mixed, pneumonia_only) = ARCHITECTURES["multitask32"], mixed_then_pneumonia_only(small(phantoms))
+    written, real_write = [], update_module.write_trunk_gradient
+
+    def keep(trunk, flat, task_gradients):
+        written.append((flat.copy(), task_gradients.matrix.copy()))
+        real_write(trunk, flat, task_gradients)
+
+    monkeypatch.setattr(update_module, "write_trunk_gradient", keep)
+    train_on_batch(train_step, spec, *mixed, "ignore", update)
+    train_on_batch(train_step, spec, *pneumonia_only, "ignore", update)
+    flat, (g_tb, g_pneumonia) = written[-1]
+    assert not g_tb.any() and np.abs(g_pneumonia).max() > 0
+    np.testing.assert_array_equal(flat, g_pneumonia)
 
 
 def test_methods_are_recorded_and_the_history_has_their_columns(phantoms, tmp_path):

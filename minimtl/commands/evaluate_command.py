@@ -11,7 +11,7 @@ from minimtl.common.atomic import write_json
 from minimtl.common.run_folder import SAVED_MODELS
 from minimtl.data.external import is_external_tb_set, load_external
 from minimtl.study.run.external import EXTERNAL_TASK, check_tb_head, score_on_external
-from minimtl.study.run.report import metrics_table
+from minimtl.study.run.report import metrics_table, multiclass_lines
 from minimtl.study.run.saved_run import WEIGHTS, evaluate_saved_run, open_saved_run
 from minimtl.training.checkpoint import CheckpointError
 
@@ -76,6 +76,8 @@ def evaluate_command(run_dir, data_dir, weights, out, as_json, strict):
         f"{metrics['scope']}" + (" (SYNTHETIC phantoms)" if metrics["synthetic"] else "")
     )
     click.echo(metrics_table(metrics["tasks"]))
+    if "multiclass" in metrics:
+        click.echo("\n".join(multiclass_lines(metrics["multiclass"])))
 
 
 def _evaluate_external(run_dir, data_dir, weights, out, as_json, strict):

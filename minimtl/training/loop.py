@@ -54,34 +54,50 @@ def seed_streams(seed):
 class LossSums:
     """The running sums of one epoch's training losses: the total, and each head's.
 
-    ``mean()`` is the epoch's mean total loss per batch; ``head_means()`` each head's.
-    ``to_dict()`` / ``from_dict()`` carry the sums across an interruption inside an epoch.
+    ``mean()`` is the epoch's mean total loss per batch; ``head_means()`` each head's mean loss per
+    batch over the batches that had a valid label for it (under ``other_labels="ignore"`` a batch of
+    one dataset's images has none for the other head: its masked loss 0 is no measurement, and is
+    left out), None for a head that had none. ``to_dict()`` / ``from_dict()`` carry the sums across
+    an interruption inside an epoch.
     """
 
     def __init__(self, head_names=(), total=0.0, batches=0):
         self.total = total
         self.batches = batches
         self.heads = {head: 0.0 for head in head_names}  # head -> the sum of its batch losses
+        self.labelled = {head: 0 for head in head_names}  # head -> how many batches had a label for it
 
     def add(self, total, per_head):
+        """One batch: its total loss and each head's loss (None: no valid label for the head)."""
         self.total += total
         self.batches += 1
         for head, loss in per_head.items():
-            self.heads[head] = self.heads.get(head, 0.0) + loss
+            self.heads.setdefault(head, 0.0)
+            self.labelled.setdefault(head, 0)
+            if loss is not None:
+                self.heads[head] += loss
+                self.labelled[head] += 1
 
     def mean(self):
         return self.total / max(self.batches, 1)
 
     def head_means(self):
-        return {head: loss / self.batches for head, loss in self.heads.items()}
+        return {head: loss / self.labelled[head] if self.labelled[head] else None for head, loss in self.heads.items()}
 
     def to_dict(self):
-        return {"total": self.total, "batches": self.batches, "heads": dict(self.heads)}
+        return {
+            "total": self.total,
+            "batches": self.batches,
+            "heads": dict(self.heads),
+            "labelled": dict(self.labelled),
+        }
 
     @classmethod
     def from_dict(cls, values):
         sums = cls((), values["total"], values["batches"])
         sums.heads = dict(values["heads"])
+        # a checkpoint from before the counts were kept counted every batch for every head
+        sums.labelled = dict(values.get("labelled", {head: values["batches"] for head in sums.heads}))
         return sums
 
 
@@ -113,18 +129,22 @@ def epoch_batches(collection, index, batch_size, shuffle_rng, normalize="none", 
 
 
 def train_on_batch(step, spec, x, dataset, labels, other_labels="negative", update=None):
-    """Forward, loss, backward and update on one batch; returns (total loss, {head: loss}).
+    """Forward, loss, backward and update on one batch; returns (total loss, {head: loss or None}).
 
     Inputs: step: a training step (:mod:`minimtl.training.steps`); spec: the model's Architecture;
     x: float32 (n, 1, S, S) network input; dataset: str (n,); labels: int (n,) 0/1 within each
     image's dataset; other_labels: "negative" or "ignore" (:func:`minimtl.training.tasks.head_targets`);
     update: a :class:`minimtl.training.multitask_update.MultiTaskUpdate` built on ``step`` (a weighting
     method, the gradient-conflict probe), or None: the study's ``step.backward_and_update``.
+    A head's loss is None when the batch has no valid label for it (``other_labels="ignore"``, a batch
+    of the other dataset's images only): its masked loss is 0 with zero gradient, which trains nothing
+    and measures nothing, so neither the epoch's mean nor a weighting method may count it as a loss.
     Raises TrainingDiverged, before the update, when the loss is not finite.
     """
     logits = step.forward(x)
     targets = head_targets(spec, dataset, labels, other_labels)
-    total, per_head, dlogits = total_loss(logits, targets)
+    total, losses, dlogits = total_loss(logits, targets)
+    per_head = {head: loss if targets[head][1].any() else None for head, loss in losses.items()}
     if not np.isfinite(total):
         raise TrainingDiverged(f"the training loss became {total}")
     if update is None:

@@ -81,7 +81,7 @@ class MultiTaskUpdate:
     """Inputs (constructor): config (RunConfig), model (MultiHead), optimizer (its Adam), step (the
     training step: forward already run on the batch). Per batch, after the step's forward and the loss::
 
-        update.apply(x, dlogits, losses)     # x: the batch input; losses: dict head -> float
+        update.apply(x, dlogits, losses)     # x: the batch input; losses: dict head -> float or None
         row.update(update.end_epoch())       # at the end of each epoch: the history columns
     """
 
@@ -95,7 +95,8 @@ class MultiTaskUpdate:
 
     def apply(self, x, dlogits, losses):
         """Backward pass and update for one batch. x: (N, C, S, S) input; dlogits: dict head -> (N, K_head)
-        (read only); losses: dict head -> float, each head's unweighted loss."""
+        (read only); losses: dict head -> float, each head's unweighted loss, or None where the batch has
+        no valid label for the head (:class:`minimtl.training.weighting.sum.Sum`)."""
         if not self.multitask:
             self.step.backward_and_update(dlogits)
             return
@@ -104,7 +105,7 @@ class MultiTaskUpdate:
         scaled = dlogits if method.name == "sum" else _scaled(dlogits, weights)
         if method.needs_task_gradients:
             task_gradients = backward_per_task(self.model, scaled)
-            write_trunk_gradient(self.model.trunk, method.combine(task_gradients), task_gradients)
+            write_trunk_gradient(self.model.trunk, method.combine(task_gradients, losses), task_gradients)
             self.optimizer.step(self.model.grads)
             self.meter.add(task_gradients.cosine())
         else:

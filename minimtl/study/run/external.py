@@ -14,15 +14,19 @@ on TB, on every image of the set:
   :mod:`minimtl.study.site_separation` (Kermany's healthy images are children). 0.5: the score does
   not know the hospital.
 
-The result is kept in the run folder (``external/<set>.json`` and ``external/<set>-predictions.csv``)
-with what it was computed from (the set's fingerprint, the image size and crop, the model files), and
-reused while those are unchanged, so ``compare --external`` reruns cheaply.
+The result is kept in the run folder, one entry per set (``external/<set>-<path hash>.json`` and
+``-predictions.csv`` beside it, :func:`entry_name`: a set is its resolved folder, so two sets whose
+folders share a name keep an entry each), with what it was computed from (the set's folder and
+fingerprint, the image size and crop, the model files), and reused while those are unchanged, so
+``compare --external`` reruns cheaply.
 """
 
 import csv
+import hashlib
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +42,7 @@ __all__ = [
     "site_metrics",
     "adult_site_probe",
     "set_name",
+    "entry_name",
     "write_external",
     "read_external",
     "score_on_external",
@@ -107,10 +112,21 @@ def set_name(data_dir):
     return name or "external"
 
 
+def entry_name(data_dir):
+    """The name of an external set's kept entry in a run folder: the set's name and the first 12 hex
+    digits of the sha256 of its resolved folder (``india-0123456789ab``): one entry per set, and sets
+    whose folders share a name (``a/india``, ``b/india``) do not overwrite each other's."""
+    resolved = str(Path(data_dir).resolve())
+    digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{set_name(data_dir)}-{digest[:12]}"
+
+
 def write_external(folder, name, document, predictions):
     """Write ``<folder>/<name>.json`` (``document``) and ``<folder>/<name>-predictions.csv``: per image
     task, site, path, label, P(disease), prediction. predictions: {task: {"site", "path", "label",
-    "score", "predicted"} arrays}."""
+    "score", "predicted"} arrays}. Each file is written atomically; the pair is kept consistent by
+    removing the old document first and writing the new one last, so a document on disk always sits
+    beside its own predictions (a write stopped in between leaves no document: computed again)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "site", "path", "label", "score", "predicted"])
@@ -120,6 +136,7 @@ def write_external(folder, name, document, predictions):
         ):
             writer.writerow([task, site, path, int(label), repr(float(score)), int(predicted)])
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").unlink(missing_ok=True)  # an old document must not outlive its predictions
     write_text(folder / f"{name}-predictions.csv", buffer.getvalue())
     write_json(folder / f"{name}.json", document)  # last: its presence marks the pair complete
 
@@ -178,22 +195,23 @@ def score_on_external(run, external, own=None, log=None):
     "collapsed" (the verdict recorded before the test, or None), "adult_site" (when ``own`` is given:
     :func:`adult_site_probe` and "own_images", the own healthy test images' sites), "synthetic_run"};
     predictions: {"tb": {"site", "path", "label", "score", "predicted"} arrays}. Kept as
-    ``external/<set>.json`` and ``external/<set>-predictions.csv`` in the run folder. Raises RunError for
-    a run without a TB head or without the model file.
+    ``external/<entry>.json`` and ``external/<entry>-predictions.csv`` in the run folder
+    (:func:`entry_name`). Raises RunError for a run without a TB head or without the model file.
     """
     task = EXTERNAL_TASK
     check_tb_head(run)
     name = set_name(external.data_dir)
     own_ok = own is not None and run.same_data(own)
     key = {
+        "set_dir": str(Path(external.data_dir).resolve()),
         "set_fingerprint": data_fingerprint(external),
         "image_size": int(external.image_size),
         "crop": external.crop,
         "model": _model_files(run, task),
         "own_fingerprint": run.stored["data"]["fingerprint"] if own_ok else None,
     }
-    folder = run.folder.external
-    document, predictions = read_external(folder, name)
+    folder, entry = run.folder.external, entry_name(external.data_dir)
+    document, predictions = read_external(folder, entry)
     if document is not None and document.get("key") == key:
         if log:
             log(f"{run.folder}: the scores on {name} kept in {folder} are reused")
@@ -230,7 +248,7 @@ def score_on_external(run, external, own=None, log=None):
         task: {"site": external.site, "path": external.paths, "label": external.labels, "score": score,
                "predicted": predicted}
     }  # fmt: skip
-    write_external(folder, name, document, predictions)
+    write_external(folder, entry, document, predictions)
     if log:
         log(f"{run.folder}: scored on {name} ({len(external)} images); kept in {folder}")
     return document, predictions

@@ -13,6 +13,7 @@ __all__ = [
     "write_skipped",
     "format_rate",
     "metrics_table",
+    "multiclass_lines",
     "describe_leaks",
     "render_report",
 ]
@@ -88,6 +89,20 @@ def metrics_table(tasks):
         "| confusion [[TN, FP], [FN, TP]] | " + " | ".join(str(m["confusion_matrix"]) for m in tasks.values()) + " |"
     )
     return "\n".join(lines)
+
+
+def multiclass_lines(multiclass):
+    """One line per model with its 3-class confusion matrix, naming the model's epoch, file and the tasks it
+    scores (``multiclass`` as :meth:`minimtl.study.run.saved_run.SavedRun.score` gives it)."""
+    models = {}  # file -> (its entry, the tasks it scores)
+    for task, entry in multiclass["by_task"].items():
+        models.setdefault(entry["file"], (entry, []))[1].append(task)
+    return [
+        f"3-class confusion matrix of the epoch-{entry['epoch']} model (`{file}`, which scores {', '.join(tasks)}) "
+        f"over every scored image (rows true, columns predicted; 0 normal, 1 TB, 2 pneumonia): "
+        f"{entry['confusion_matrix']}"
+        for file, (entry, tasks) in models.items()
+    ]
 
 
 def describe_leaks(leaks):

@@ -402,17 +402,32 @@ class SavedRun:
         return predict_logits(forward, model.head_names, images, index, per_pass, self.config.normalize)
 
     def score(self, collection, index, tasks=None):
-        """Each task's metrics on ``collection``'s images ``index``, each scored by its own model:
-        (results, extra) as :func:`minimtl.training.evaluation.score_images`. tasks: the tasks to score
-        (default: all)."""
+        """Each task's metrics on ``collection``'s images ``index``, each scored by its own model.
+        tasks: the tasks to score (default: all).
+
+        Returns (results, extra): results as :func:`minimtl.training.evaluation.score_images`; extra, for
+        the multiclass architecture, ``{"multiclass": {"classes", "by_task": {task: {"weights", "file",
+        "epoch", "confusion_matrix"}}}}``: the 3x3 matrix over all of ``index`` belongs to one model, so
+        each task gets the matrix of the model that scores it, named (with per-task selection the TB and
+        the pneumonia epochs differ, and so do their matrices; epoch None for an unfinished run); else {}.
+        """
         tasks_of = {}  # model file -> the tasks it scores (one per task with per-task selection)
         for task in tasks or self.spec.tasks:
             tasks_of.setdefault(self.weights_file_for(task), []).append(task)
         results, extra = {}, {}
-        for tasks in tasks_of.values():
+        for path, tasks in tasks_of.items():
             scored, scored_extra = score_images(self.model_for(tasks[0]), self.config, collection, index)
             results.update({task: result for task, result in scored.items() if task in tasks})
-            extra.update(scored_extra)
+            if "multiclass" in scored_extra:
+                matrix = scored_extra["multiclass"]
+                by_task = extra.setdefault("multiclass", {"classes": matrix["classes"], "by_task": {}})["by_task"]
+                for task in tasks:
+                    by_task[task] = {
+                        "weights": self.weights_for(task),
+                        "file": path.name,
+                        "epoch": self.epoch_for(task) if self.finished else None,
+                        "confusion_matrix": matrix["confusion_matrix"],
+                    }
         return results, extra
 
 

@@ -8,9 +8,14 @@ epochs (no two losses to divide yet) lambda_k = 1. A task whose loss fell less i
 more weight; the weights always add up to K. No parameters are learned: the state is the per-epoch
 mean losses, and the current epoch's running sums (saved with a checkpoint inside an epoch).
 
+L_k(t) is the mean of the batch losses over the batches that had a valid label for task k, as the
+history's ``train_loss_<head>`` (:class:`minimtl.training.loop.LossSums`). Under ``--other-labels
+ignore`` a batch without one has no L_k (loss None); counted as 0 it would lower the mean by the
+share of such batches, which the shuffle changes from epoch to epoch.
+
 Checked against LibMTL (``weighting/DWA.py``): the same definition (losses averaged per epoch,
-ones while fewer than two epochs are done, K times a softmax at T = 2). One addition: a ratio whose
-older loss is 0 (a task without a single label in an epoch) is taken as 1 instead of dividing by 0.
+ones while fewer than two epochs are done, K times a softmax at T = 2). One addition: a ratio with
+no loss to divide (a task without a single label in one of the two epochs: None) is taken as 1.
 """
 
 import numpy as np
@@ -23,11 +28,13 @@ TEMPERATURE = 2.0
 
 
 def dwa_weights(epoch_losses, temperature=TEMPERATURE):
-    """lambda (K,) from the per-epoch mean losses so far, epoch_losses: list of (K,) rows, oldest first."""
+    """lambda (K,) from the per-epoch mean losses so far, epoch_losses: list of K-long rows (a float, or
+    None for a task that had no label in that epoch), oldest first."""
     if len(epoch_losses) < 2:
         raise ValueError(f"DWA needs the losses of two finished epochs, got {len(epoch_losses)}")
-    last, before = np.asarray(epoch_losses[-1], dtype=np.float64), np.asarray(epoch_losses[-2], dtype=np.float64)
-    ratio = np.divide(last, before, out=np.ones_like(last), where=before != 0)
+    last, before = (np.array(row, dtype=np.float64) for row in epoch_losses[-2:][::-1])  # None becomes nan
+    measured = np.isfinite(last) & np.isfinite(before) & (before != 0)
+    ratio = np.divide(last, before, out=np.ones_like(last), where=measured)
     scaled = np.exp((ratio - ratio.max()) / temperature)  # the max subtracted: the same softmax, no overflow
     return len(ratio) * scaled / scaled.sum()
 
@@ -40,9 +47,9 @@ class DynamicWeightAverage(Sum):
     def __init__(self, heads, temperature=TEMPERATURE):
         super().__init__(heads)
         self.temperature = float(temperature)
-        self.epoch_losses = []  # one [L_k] row per finished epoch: mean unweighted training loss
+        self.epoch_losses = []  # one [L_k] row per finished epoch: mean unweighted training loss (or None)
         self.sums = [0.0] * len(self.heads)  # this epoch's running sums of the batches' losses
-        self.batches = 0
+        self.batches = [0] * len(self.heads)  # and how many batches had a label for each task
 
     def loss_weights(self, losses):
         if len(self.epoch_losses) < 2:
@@ -50,19 +57,23 @@ class DynamicWeightAverage(Sum):
         return dict(zip(self.heads, map(float, dwa_weights(self.epoch_losses, self.temperature))))
 
     def after_step(self, losses, task_gradients=None):
-        self.sums = [total + losses[head] for total, head in zip(self.sums, self.heads)]
-        self.batches += 1
+        for k, head in enumerate(self.heads):
+            if losses[head] is not None:  # None: no label for the task in this batch, no loss to count
+                self.sums[k] += losses[head]
+                self.batches[k] += 1
 
     def end_epoch(self):
         columns = {f"weight_{h}": w for h, w in self.loss_weights(None).items()}  # the weights this epoch used
-        if self.batches:
-            self.epoch_losses.append([total / self.batches for total in self.sums])
-        self.sums, self.batches = [0.0] * len(self.heads), 0
+        if any(self.batches):
+            self.epoch_losses.append([total / n if n else None for total, n in zip(self.sums, self.batches)])
+        self.sums, self.batches = [0.0] * len(self.heads), [0] * len(self.heads)
         return columns
 
     def state_dict(self):
-        return {"epoch_losses": self.epoch_losses, "sums": self.sums, "batches": self.batches}
+        return {"epoch_losses": self.epoch_losses, "sums": list(self.sums), "batches": list(self.batches)}
 
     def load_state_dict(self, state):
         self.epoch_losses = [list(row) for row in state["epoch_losses"]]
-        self.sums, self.batches = list(state["sums"]), int(state["batches"])
+        batches = state["batches"]  # an int in a checkpoint from before the count per task: every batch counted
+        self.sums = list(state["sums"])
+        self.batches = [batches] * len(self.heads) if isinstance(batches, int) else [int(n) for n in batches]

@@ -16,7 +16,8 @@ G_k = w_k n_k and
 After each step the weights take one Adam step on that gradient (the run's settings), then are
 renormalised to sum to K (the paper's sum_k w_k = T); a weight is kept at least WEIGHT_FLOOR before that,
 so none can cross zero. L_k(0) is task k's loss on the first step where it has labels. A step where a
-task has no labels (loss 0, gradient 0) leaves the weights alone.
+task has no labels (its loss None: ``--other-labels ignore``) leaves the weights and their Adam alone:
+there is no G_k and no training rate to balance.
 
 Checked against LibMTL (``weighting/GradNorm.py``), which differs in three ways we do not follow:
 it writes w = K softmax(l) and learns l (the sum stays K by construction), it trains the first epoch
@@ -71,11 +72,15 @@ class GradNorm(Sum):
 
     def after_step(self, losses, task_gradients=None):
         L = [losses[h] for h in self.heads]
-        self.initial_losses = [old if old is not None or now <= 0 else now for old, now in zip(self.initial_losses, L)]
+        self.initial_losses = [
+            old if old is not None or now is None or now <= 0 else now for old, now in zip(self.initial_losses, L)
+        ]
+        if None in L or None in self.initial_losses or min(L) <= 0:
+            return  # a task without labels in this batch (or, at a loss of 0, nothing left to balance)
         w = self.params["weights"]
         G = np.linalg.norm(task_gradients.part(self.last_shared), axis=1)  # rows already carry w_k
-        if None in self.initial_losses or min(L) <= 0 or np.any(G == 0):
-            return  # a task without labels in this batch: no balance to learn from
+        if np.any(G == 0):
+            return  # no gradient on the last shared kernel: no norm to balance
         norms = G / w
         ratios = np.array(L) / np.array(self.initial_losses)
         _, gradient = gradnorm_objective(w, norms, gradnorm_targets(norms, w, ratios, self.alpha))

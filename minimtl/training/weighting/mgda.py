@@ -12,6 +12,12 @@ a direction that lowers both losses (or zero at a Pareto-stationary point). Wher
 task's unweighted gradient (the paper's update of the task-specific parameters). When g_1 = g_2 every
 alpha gives the same vector; we take 1/2.
 
+A task without a label in the batch (``--other-labels ignore``; its loss None) is absent, not at a
+stationary point: its gradient row is 0, and the hull of {g_1, 0} has 0 as its smallest vector, so
+the formula would leave the shared weights still on every such step, with task 1's labels unused.
+The min-norm vector over the tasks present is g_1 itself; such a step is not counted in the epoch's
+mean alpha, which is a mean of choices made.
+
 Checked against LibMTL (``weighting/MGDA.py``): its two-task solver (``_min_norm_element_from2``)
 is the same formula except that it clips to [0.001, 0.999] instead of [0, 1]; we keep the paper's
 [0, 1]. We use the exact gradients of the shared parameters (no gradient normalisation,
@@ -47,7 +53,10 @@ class MGDA(Sum):
             raise ValueError(f"this MGDA is the two-task closed form; the model has {len(self.heads)} heads")
         self.alpha_sum, self.steps = 0.0, 0  # this epoch's alphas, for the history's mean
 
-    def combine(self, task_gradients):
+    def combine(self, task_gradients, losses):
+        present = [losses[head] is not None for head in self.heads]
+        if not all(present):  # one task (or none) present: its gradient alone (zeros for none)
+            return task_gradients.matrix[present].sum(axis=0)
         g1, g2 = task_gradients.matrix
         alpha = min_norm_weight(g1, g2)
         self.alpha_sum += alpha

@@ -8,6 +8,8 @@ g_i loses its component along g_j:
 
 and the shared parameters take sum_i g_i^PC. After the projection g_i^PC . g_j = 0: neither task's
 update pushes against the other's. The heads' own parameters get their own task's gradient, unchanged.
+A task without labels in the batch (``--other-labels ignore``) has g_j = 0: g_i . g_j = 0 is no
+conflict, so nothing is divided by ||g_j||^2 = 0 and the other task's gradient passes unchanged.
 
 With two tasks the order cannot change the result (there is one other task; projecting g_i on its own
 direction afterwards changes nothing, as g_i^PC . g_i = ||g_i||^2 - (g_i.g_j)^2/||g_j||^2 >= 0). We still
@@ -52,7 +54,7 @@ class PCGrad(Sum):
         self.projected_steps = 0  # this epoch: steps where at least one projection was made
         self.steps = 0
 
-    def combine(self, task_gradients):
+    def combine(self, task_gradients, losses):
         K = len(self.heads)
         orders = [self.rng.permutation(K) for _ in range(K)]
         projected = project_conflicting(task_gradients.matrix, orders)

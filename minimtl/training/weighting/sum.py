@@ -13,13 +13,18 @@ class Sum:
 
     - ``loss_weights(losses)`` -> dict head -> w_k: this step's loss weights, from the state before the
       step (each head's loss gradient, hence its own parameters' gradient, is scaled by w_k)
-    - ``combine(task_gradients)`` -> (P,) the shared gradient from the tasks' (already weighted)
+    - ``combine(task_gradients, losses)`` -> (P,) the shared gradient from the tasks' (already weighted)
       gradients on the shared parameters (methods with ``needs_task_gradients`` only)
     - ``after_step(losses, task_gradients)``: learn from the step (the method's own parameters)
     - ``end_epoch()`` -> dict of history columns (e.g. the weights); ``state_dict()`` /
       ``load_state_dict(state)``: every bit of the method's state, JSON-ready, for the checkpoint
 
-    ``losses`` is a dict head -> float, each head's masked mean loss of the batch (unweighted).
+    ``losses`` is a dict head -> float, each head's masked mean loss of the batch (unweighted), or None
+    where the batch has no valid label for the head (``--other-labels ignore``): that task is absent
+    from the step. Its masked loss would read 0 and its gradient row is 0, but neither is evidence
+    about the task, so no method may learn from them: an absent task adds no term to the method's
+    own objective, its own parameters do not move that step (not even by an optimiser's momentum),
+    and it does not enter an epoch's mean loss.
     """
 
     name = "sum"
@@ -31,7 +36,7 @@ class Sum:
     def loss_weights(self, losses):
         return {head: 1.0 for head in self.heads}
 
-    def combine(self, task_gradients):
+    def combine(self, task_gradients, losses):
         return task_gradients.matrix.sum(axis=0)
 
     def after_step(self, losses, task_gradients=None):
