@@ -59,6 +59,9 @@ def test_by_hand(kernels, dtype):
     np.testing.assert_array_equal(dW, [[1, 2], [-1, -2], [2, 4]])  # x.T @ dout
     np.testing.assert_array_equal(db, [1, 2])
     np.testing.assert_array_equal(dx, [[1 + 4, 3 + 8, 5 + 12]])  # dout @ W.T
+    alone = np.full_like(x, np.nan)
+    kernels.dense_input_gradient(W, dout, alone)
+    np.testing.assert_array_equal(alone, dx)
 
 
 @given(dense_shapes(), float_dtypes, seeds)
@@ -90,6 +93,19 @@ def test_backward_matches_reference(shape, dtype, seed):
     assert_close(out["fast"][1], out["ref"][1], np.abs(dout).sum(axis=0), tol)
     assert_close(out["fast"][2], out["ref"][2], np.abs(dout) @ np.abs(W).T, tol)
     np.testing.assert_array_equal(dout, dout_before)  # dout is read only
+
+
+@given(dense_shapes(), float_dtypes, seeds)
+def test_input_gradient_matches_reference(shape, dtype, seed):
+    _, W, _, dout = random_problem(shape, dtype, seed)
+    N, D, H = shape
+    dout_before, W_before = dout.copy(), W.copy()
+    fast, ref = np.full((N, D), np.nan, dtype=dtype), np.full((N, D), np.nan, dtype=dtype)
+    dense_numba.dense_input_gradient(W, dout, fast)
+    dense_reference.dense_input_gradient(W, dout, ref)
+    assert_close(fast, ref, np.abs(dout) @ np.abs(W).T, tolerance(dtype, max(D, N, H)))
+    np.testing.assert_array_equal(dout, dout_before)  # inputs are read only
+    np.testing.assert_array_equal(W, W_before)
 
 
 def test_same_inputs_give_the_same_bits():

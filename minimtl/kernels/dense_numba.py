@@ -22,7 +22,14 @@ thread count.
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["dense_forward", "dense_backward", "add_chunk_partials", "FORWARD_CHUNKS", "ROWS_PER_CHUNK"]
+__all__ = [
+    "dense_forward",
+    "dense_backward",
+    "dense_input_gradient",
+    "add_chunk_partials",
+    "FORWARD_CHUNKS",
+    "ROWS_PER_CHUNK",
+]
 
 FORWARD_CHUNKS = 64  # the forward pass sums at most this many per-chunk partial products
 ROWS_PER_CHUNK = 1024  # rows of W per parallel iteration in the backward kernel
@@ -132,6 +139,41 @@ def _dense_backward(x, W, dout, dW, db, dx):
         db[j] = s
 
 
+def _dense_input_gradient(W, dout, dx):
+    """dx = dout @ W.T alone: the input gradient without dW and db (the gradient-conflict probe,
+    minimtl/training/weighting/task_gradients.py, which must not touch the layer's weight gradient).
+
+    Parallel contract: as :func:`_dense_backward`'s, ``prange`` over chunks of ROWS_PER_CHUNK rows k
+    of W; column k of dx belongs to one chunk only, so no two iterations write the same element;
+    each element is one row sum, in a fixed order. No allocation. It reads W once and writes no
+    (D, H) array, a third of the backward kernel's memory traffic.
+    """
+    D, H = W.shape
+    N = dout.shape[0]
+    n_chunks = (D + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    zero = W.dtype.type(0)
+    for c in prange(n_chunks):
+        for k in range(c * ROWS_PER_CHUNK, min(D, (c + 1) * ROWS_PER_CHUNK)):
+            n = 0
+            while n + 4 <= N:  # four images per pass over the row
+                s0, s1, s2, s3 = zero, zero, zero, zero
+                for j in range(H):
+                    w = W[k, j]
+                    s0 += w * dout[n, j]
+                    s1 += w * dout[n + 1, j]
+                    s2 += w * dout[n + 2, j]
+                    s3 += w * dout[n + 3, j]
+                dx[n, k], dx[n + 1, k], dx[n + 2, k], dx[n + 3, k] = s0, s1, s2, s3
+                n += 4
+            while n < N:  # the last (N % 4) images
+                s = zero
+                for j in range(H):
+                    s += W[k, j] * dout[n, j]
+                dx[n, k] = s
+                n += 1
+
+
 _OPTIONS = dict(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
 dense_forward = njit(**_OPTIONS)(_dense_forward)
 dense_backward = njit(**_OPTIONS)(_dense_backward)
+dense_input_gradient = njit(**_OPTIONS)(_dense_input_gradient)

@@ -4,7 +4,7 @@ Same signatures as :mod:`minimtl.kernels.dense_numba`. Shapes:
     x: (N, D)    W: (D, H)    b: (H,)    out, dout: (N, H)    dW: (D, H)    db: (H,)    dx: (N, D)
 """
 
-__all__ = ["dense_forward", "dense_backward"]
+__all__ = ["dense_forward", "dense_backward", "dense_input_gradient"]
 
 
 def dense_forward(x, W, b, out):
@@ -21,4 +21,12 @@ def dense_backward(x, W, dout, dW, db, dx):
     """
     dW[...] = x.T @ dout
     db[...] = dout.sum(axis=0)
+    dx[...] = dout @ W.T
+
+
+def dense_input_gradient(W, dout, dx):
+    """dx = dout @ W.T alone (written in place): the input gradient without dW and db.
+
+    Inputs: W (D, H), dout (N, H), read only. Output: dx (N, D).
+    """
     dx[...] = dout @ W.T
