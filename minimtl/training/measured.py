@@ -21,11 +21,10 @@ HOURS_30_EPOCHS_256PX = {
     "multitask32": 1.47,
 }
 
-# docs/performance.md, "The README's main job": README's first line (pip install -e . and a multitask64 run
-# at 64 px for 10 epochs on a patient split), timed once from a fresh clone and virtual environment
+# docs/performance.md, "The README's main job": the run of README's first line (a multitask64 run at 64 px
+# for 10 epochs on a patient split), timed with /usr/bin/time -v on a quiet MACHINE (load 0.44), 2026-12-03
 MAIN_JOB = {
     "command": "python cli.py run --arch multitask64 --image-size 64 --epochs 10 --split patient",
-    "run_seconds": 163,  # 2 min 43 s
-    "with_install_seconds": 195,  # 3 min 15 s
-    "peak_memory_gb": 0.61,
+    "run_seconds": 140,  # 2 min 20 s
+    "peak_memory_gb": 0.78,  # maximum resident set, 764,796 KiB
 }
