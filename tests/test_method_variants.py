@@ -6,10 +6,13 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from minimtl.study.compare.comparison import choose_variants
 from minimtl.study.compare.runs import plan_commands
+from minimtl.study.compare.summarise import summarise
 from minimtl.study.compare.variants import ALL_VARIANTS, METHOD_OPTIONS, rows_of, run_config
 from minimtl.training.config import RunConfig
 from minimtl.training.multitask_update import check_method_options
+from tests.test_compare import fake_metrics
 
 
 @pytest.mark.parametrize("option", list(METHOD_OPTIONS))
@@ -26,6 +29,27 @@ def test_each_method_is_a_variant_paired_with_multitask64(option):
         "multitask64", expected_trunk, expected_weighting, 4, "patient"
     )  # fmt: skip
     assert config.step == ("fused" if option in ("uncertainty", "dwa") else "readable")
+
+
+def test_the_deep_trunk_is_also_paired_with_single_tb_on_the_same_trunk():
+    names = [v.name for v in choose_variants(["multitask64+deep"])]
+    assert names == ["multitask64+deep", "multitask64", "single-tb+deep", "single-tb"]
+    config = run_config(RunConfig(image_size=64), ALL_VARIANTS["single-tb+deep"], "honest", 2)
+    check_method_options(config)
+    assert (config.arch, config.trunk, config.weighting, config.step) == ("single-tb", "deep", "sum", "readable")
+    rows, paired = rows_of(choose_variants(["multitask64+deep"]))
+    assert rows["single-tb + deep"] == {"tb": "single-tb+deep"} and paired["single-tb + deep"] == "single-task"
+    # the second pairing: two heads on the deep trunk against the TB head alone on it, seed by seed
+    per_run = {}
+    for seed in range(3):
+        per_run[("single-tb", seed)] = {"tasks": {"tb": fake_metrics(0.80)}}
+        per_run[("single-tb+deep", seed)] = {"tasks": {"tb": fake_metrics(0.82 + seed / 100)}}
+        per_run[("multitask64", seed)] = {"tasks": {"tb": fake_metrics(0.78), "pneumonia": fake_metrics(0.9)}}
+        per_run[("multitask64+deep", seed)] = {"tasks": {"tb": fake_metrics(0.85), "pneumonia": fake_metrics(0.9)}}
+    summary = summarise(per_run, [0, 1, 2], variants=choose_variants(["multitask64+deep"]))
+    also = summary["multi-task 64 + deep"]["tb"]["also_vs"]
+    assert also["row"] == "single-tb + deep"
+    assert also["roc_auc"]["per_seed"] == pytest.approx([0.03, 0.02, 0.01])
 
 
 def test_planned_commands_carry_the_method_options(tmp_path):

@@ -15,6 +15,7 @@ __all__ = [
     "CONTROL_VARIANTS",
     "METHOD_OPTIONS",
     "METHOD_VARIANTS",
+    "DEEP_BASELINE",
     "ALL_VARIANTS",
     "PARTNERS",
     "with_partners",
@@ -86,10 +87,16 @@ METHOD_VARIANTS = tuple(
     Variant(f"multitask64+{option}", "multitask64", options=fields, baseline="multitask64")
     for option, fields in METHOD_OPTIONS.items()
 )
-ALL_VARIANTS = {v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS + METHOD_VARIANTS}
+# The deep trunk's own single-task baseline: multitask64+deep against multitask64 changes the trunk and keeps
+# the sharing; against single-tb+deep it keeps the trunk and adds the sharing (does a second head help TB
+# once the shared trunk is deep enough to learn something?).
+DEEP_BASELINE = Variant("single-tb+deep", "single-tb", options=METHOD_OPTIONS["deep"], baseline="single-tb")
+ALL_VARIANTS = {
+    v.name: v for v in VARIANTS + GENERALIZATION_VARIANTS + CONTROL_VARIANTS + METHOD_VARIANTS + (DEEP_BASELINE,)
+}
 
-# The variants a control is compared with, which a comparison that runs it must run too.
-PARTNERS = {"single-tb-negatives": ("single-tb", "multitask64")}
+# The variants a variant is compared with besides its baseline, which a comparison that runs it must run too.
+PARTNERS = {"single-tb-negatives": ("single-tb", "multitask64"), "multitask64+deep": ("single-tb+deep",)}
 
 
 def with_partners(names):
@@ -117,11 +124,13 @@ ROWS = {
 BASELINE_ROW = "single-task"
 
 # Rows paired a second time, with another row (same seeds, same test images): the study's question (2),
-# does labelling the other dataset negative help or hurt compared with ignoring those images? And the
-# control: multitask64's TB labels without its pneumonia head, against multitask64 itself.
+# does labelling the other dataset negative help or hurt compared with ignoring those images? The
+# control: multitask64's TB labels without its pneumonia head, against multitask64 itself. And the deep
+# trunk with two heads against the deep trunk with the TB head alone.
 SECOND_PAIRS = {
     "multi-task 64, other labels ignored": "multi-task 64",
     "single-tb, Kermany as TB negatives": "multi-task 64",
+    "multi-task 64 + deep": "single-tb + deep",
 }
 
 
