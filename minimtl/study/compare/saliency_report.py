@@ -2,7 +2,7 @@
 
 For every finished run with a TB head, :func:`minimtl.study.compare.runs.saliency_of` keeps the share
 of the head's saliency that falls outside the fixed lung box (rows 15-85%, columns 20-80% of the
-image: 42% of its area, so a map spread evenly puts 58% outside), per saliency method (gradient,
+image: 41-42% of its area, so a map spread evenly puts 58-59% outside), per saliency method (gradient,
 SmoothGrad, Grad-CAM) and per class sample of test images: Shenzhen TB, Shenzhen normal, and the
 other hospital's (Kermany's) normal images. This module averages those shares over seeds.
 
