@@ -41,6 +41,19 @@ def test_backward_leaves_dout_alone_and_overwrites_preallocated_grads():
     assert all(grad.dtype == np.float32 for grad in layer.grads.values())
 
 
+def test_input_gradient_alone_writes_no_grads_and_needs_no_forward():
+    layer = Dense(2, 3, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.params["W"][...] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    dout = np.array([[1.0, 0.0, 2.0], [0.0, -1.0, 1.0]])
+    before = {name: grad.copy() for name, grad in layer.grads.items()}
+    dx = layer.input_gradient(dout)  # no forward has run
+    np.testing.assert_array_equal(dx, [[1 + 6, 4 + 12], [-2 + 3, -5 + 6]])  # dout @ W.T
+    for name, grad in layer.grads.items():
+        np.testing.assert_array_equal(grad, before[name])
+    with pytest.raises(ValueError, match=r"expects dout of shape \(N, 3\)"):
+        layer.input_gradient(np.zeros((2, 4)))
+
+
 def test_keras_shapes_and_same_seed_same_weights():
     a = Dense(7, 3, rng=np.random.default_rng(9))
     b = Dense(7, 3, rng=np.random.default_rng(9))

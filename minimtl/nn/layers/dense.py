@@ -78,3 +78,17 @@ class Dense:
         dx = np.empty_like(self.x)
         dense_kernels.dense_backward(self.x, W, dout, self.grads["W"], self.grads["b"], dx)
         return dx
+
+    def input_gradient(self, dout):
+        """dout: (N, out_features), read only -> dx = dout @ W.T: (N, in_features), a new array.
+
+        The input gradient alone: grads are not written and no forward cache is needed (the
+        gradient-conflict probe, minimtl/training/weighting/task_gradients.py, asks for it beside a
+        step that owns the weight gradients).
+        """
+        W = self.params["W"]
+        if dout.ndim != 2 or dout.shape[1] != W.shape[1]:
+            raise ValueError(f"Dense.input_gradient expects dout of shape (N, {W.shape[1]}), got {dout.shape}")
+        dx = np.empty((dout.shape[0], W.shape[0]), dtype=self.dtype)
+        dense_kernels.dense_input_gradient(W, np.ascontiguousarray(dout, dtype=self.dtype), dx)
+        return dx

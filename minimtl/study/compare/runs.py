@@ -21,6 +21,7 @@ from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms, make_split, to_input
 from minimtl.nn.optim import Adam
+from minimtl.study.compare.saliency_report import SALIENCY_TASK
 from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.explain.explain_run import saliency_outside_box
 from minimtl.study.explain.shift_test import shift_test_of
@@ -247,7 +248,7 @@ def run_all(
             entry["external"] = {}
             for external in externals_for(config):
                 entry["external"][set_name(external.data_dir)] = external_of(run, external, collection_for(config))
-        if saliency and EXTERNAL_TASK in run.spec.tasks:
+        if saliency and SALIENCY_TASK in run.spec.tasks:
             entry["saliency"] = saliency_of(run, collection_for(config))
         per_run[(variant.name, seed)] = entry
     return per_run
@@ -277,7 +278,7 @@ def site_and_shift(run, collection):
     return run.saved_document(run.folder.site), run.saved_document(run.folder.shift)
 
 
-def saliency_of(run, collection, task="tb"):
+def saliency_of(run, collection, task=SALIENCY_TASK):
     """The share of ``task``'s saliency outside the lung box for the model a saved run stands for
     (:func:`minimtl.study.explain.explain_run.saliency_outside_box` with explain's defaults: 16 images
     per outcome, every method, seed 0), computed once and kept in the run folder (saliency.json).

@@ -19,10 +19,7 @@ Two ways in:
 
 import numpy as np
 
-from minimtl.kernels import chosen, dense_numba, dense_reference
 from minimtl.nn.layers import Dense
-
-dense_kernels = chosen(dense_numba, dense_reference)  # the NumPy twin under MINIMTL_KERNELS=reference
 
 __all__ = ["TaskGradients", "backward_per_task", "probe_task_gradients", "feature_gradient", "write_trunk_gradient"]
 
@@ -89,12 +86,9 @@ def feature_gradient(head, dout):
         raise ValueError(f"a head must start with a Dense layer to probe its feature gradient, got {layers[0]!r}")
     for layer in reversed(layers[1:]):
         dout = layer.backward(dout)
-    W = layers[0].params["W"]
-    dx = np.empty((dout.shape[0], W.shape[0]), dtype=W.dtype)
     # the Dense layer's own kernel, not BLAS's dout @ W.T: BLAS's idle threads keep spinning after the
     # call and slow the Numba kernels that follow (minimtl/kernels/dense_numba.py)
-    dense_kernels.dense_input_gradient(W, np.ascontiguousarray(dout, dtype=W.dtype), dx)
-    return dx
+    return layers[0].input_gradient(dout)
 
 
 def probe_task_gradients(model, x, dlogits):
