@@ -12,6 +12,7 @@ from pathlib import Path
 from minimtl.common.atomic import write_json, write_text
 from minimtl.common.messages import plural
 from minimtl.common.progress import no_progress
+from minimtl.study.compare.conflict_report import conflict_summary, plot_conflict_over_seeds, render_conflict
 from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, render_table, write_summary
 from minimtl.study.compare.runs import estimate_seconds, run_all
 from minimtl.study.compare.saliency_report import render_saliency, saliency_summary
@@ -120,6 +121,8 @@ def run_comparison(
       None for none. They score finished runs only: nothing is chosen by them
     - saliency: also write ``OUT/saliency.md`` and ``OUT/saliency.json``, the share of each TB model's
       saliency outside the lung box over seeds (:mod:`minimtl.study.compare.saliency_report`)
+    Where multi-task runs measured their gradient conflict it also writes ``OUT/conflict.md``,
+    ``conflict.json`` and ``conflict.png`` (:mod:`minimtl.study.compare.conflict_report`).
     Returns a :class:`Comparison`. Raises what the runs raise (TrainingInterrupted on Ctrl-C,
     ValueError for a finished run made with other options, the data and run errors).
     """
@@ -179,4 +182,10 @@ def run_comparison(
         write_json(out / "saliency.json", {"settings": settings, "rows": shares})
         write_text(out / "saliency.md", render_saliency(shares, settings, base.image_size))
         files += ("saliency.md", "saliency.json")
+    conflict = conflict_summary(per_run, seeds, variants)
+    if conflict["rows"]:  # multi-task runs that measured their gradient conflict
+        write_json(out / "conflict.json", {"settings": settings, **conflict})
+        write_text(out / "conflict.md", render_conflict(conflict, settings))
+        plot_conflict_over_seeds(conflict, out / "conflict.png", collection.synthetic)
+        files += ("conflict.md", "conflict.json", "conflict.png")
     return Comparison(settings, per_run, summary, without_collapsed, reshuffled_summary, overlap, files)

@@ -21,6 +21,7 @@ from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms, make_split, to_input
 from minimtl.nn.optim import Adam
+from minimtl.study.compare.conflict_report import CONFLICT_TASK, run_conflict
 from minimtl.study.compare.saliency_report import SALIENCY_TASK
 from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
 from minimtl.study.explain.explain_run import saliency_outside_box
@@ -193,7 +194,8 @@ def run_all(
     "seconds", "epochs" ({"trained", "model": {task: epoch}}), "collapsed" ({task: verdict recorded
     before the test, or None}), "site", "shift", "reshuffled"?, "train_overlap"?, "external"? ({set:
     :func:`external_of`}, for runs with a TB head), "saliency"? (:func:`saliency_of`, asked with
-    ``saliency``, for runs with a TB head)}} for the model each run stands for on each task.
+    ``saliency``, for runs with a TB head), "conflict" (:func:`~minimtl.study.compare.conflict_report.run_conflict`:
+    None for runs that did not measure it)}} for the model each run stands for on each task.
 
     collection_for(config): the images a run of ``config`` trains on (decoded with its
     ``decode_crop``; one collection serves every run that decodes alike). externals_for(config): the
@@ -238,6 +240,10 @@ def run_all(
         # decided before the test (validation predictions, or training ones without validation); None for runs
         # made before it was recorded
         entry["collapsed"] = {task: run.collapsed_for(task) for task in run.spec.tasks}
+        # the tasks' gradient agreement on the shared weights up to the TB model's epoch (multi-task runs
+        # since the probe was added; None for the others)
+        up_to = run.epoch_for(CONFLICT_TASK) if CONFLICT_TASK in run.spec.tasks else None
+        entry["conflict"] = run_conflict(run.history, up_to)
         if reshuffled:
             if run.saved_document(run.folder.reshuffled) is None:
                 write_json(run_dir.reshuffled, reshuffled_metrics(run_dir, collection_for(config)))
