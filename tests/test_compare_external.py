@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from minimtl.commands import main
+from minimtl.study.compare.report import _site_tables, plot_metric_dots
 from minimtl.study.compare.runs import same_options
 from minimtl.study.compare.summarise import summarise
 from minimtl.study.compare.variants import ALL_VARIANTS
@@ -56,6 +57,11 @@ def test_the_verdict_recorded_before_the_test_decides_what_counts_as_collapsed()
     # the paired site separation counts only seeds where both heads trained (1 and 2)
     paired = summarise(per_run, [0, 1, 2], variants=variants)["multi-task 64"]["tb"]["site"]["vs_baseline"]
     assert paired["per_seed"] == pytest.approx([-0.1, -0.1])
+    # the site table prints the heads that trained and the collapsed one on lines of their own
+    lines = _site_tables(summarise(per_run, [0, 1, 2], variants=variants), "tb")
+    assert any(line.startswith("| single-task: trained heads (2) | 0.900 [") for line in lines)
+    assert any(line.startswith("| single-task: collapsed heads (1) | 0.500 |") for line in lines)
+    assert any(line.startswith("| multi-task 64 | 0.800 [") for line in lines)
     # runs that recorded no verdict are judged on their test predictions, and the summary says so
     for seed in range(3):
         del per_run[("single-tb", seed)]["collapsed"]
@@ -106,6 +112,10 @@ def test_every_run_with_a_tb_head_is_scored_on_each_external_site(compared):
     assert "| single-tb, Kermany as TB negatives | multi-task 64 | india/da |" in table
     assert "## Verdicts" in table and "smallest two-sided Wilcoxon p possible is 0.5" in table
     assert "| multitask64 | 2 | tb " in table and "; pneumonia " in table  # each task's own epoch
+    # metrics.png sets each site's TB ROC-AUC beside the test ROC-AUC
+    titles = plot_metric_dots(document["summary"], root / "metrics-again.png")
+    assert titles[:4] == ["tb: precision", "tb: recall", "tb: roc_auc (test)", "tb: roc_auc on india/da"]
+    assert "tb: roc_auc on india/db" in titles and "pneumonia: roc_auc (test)" in titles
 
 
 def test_a_second_compare_reuses_the_kept_external_scores(compared):

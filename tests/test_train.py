@@ -14,6 +14,7 @@ from minimtl.study.run.write import train_and_report
 from minimtl.training.checkpoint import load_checkpoint
 from minimtl.training.config import RunConfig
 from minimtl.training.loop import TrainingDiverged
+from minimtl.training.tasks import task_predictions
 from minimtl.training.train import DurableRun, TrainingInterrupted
 
 QUIET = {"progress": None, "log": lambda line: None}
@@ -182,6 +183,13 @@ def test_each_task_keeps_the_weights_of_its_own_best_validation_epoch(phantoms, 
     assert run.weights_file_for("pneumonia").name == "best-pneumonia.npz"
     assert set(metrics["collapse"]) == {"tb", "pneumonia"}
     assert all(verdict["decided_on"] == "validation" for verdict in metrics["collapse"].values())
+    # the verdict counts the validation images' predictions of each task's own model, not the test images'
+    split = run.split(phantoms)
+    assert len(split.val) != len(split.test)  # so a verdict made on the test images could not pass
+    for task, verdict in metrics["collapse"].items():
+        logits = run.logits(task, phantoms.images, split.val)
+        _, _, predicted = task_predictions(run.spec, logits, phantoms.dataset[split.val])[task]
+        assert (verdict["images"], verdict["predicted_positive"]) == (len(predicted), int(predicted.sum())), task
 
 
 def test_patience_without_validation_is_ignored_with_a_message(phantoms, tmp_path):

@@ -277,12 +277,14 @@ def write_summary(path, summary, settings, reshuffled_summary=None, without_coll
 def plot_metric_dots(summary, path, synthetic=False):
     """Per task and metric: each seed's value as a dot, the mean with its 95% interval as a bar, and
     the study's own precision and recall (one unseeded run) as a red cross; then, beside the test ROC-AUC,
-    the ROC-AUC on each external site where the runs were scored on one (TB only)."""
+    the ROC-AUC on each external site where the runs were scored on one (TB only). Returns the titles of
+    the panels drawn, row by row."""
     metrics = ("precision", "recall", "roc_auc")
     external = {task: external_columns(summary, task) for task in TASKS}
     n_columns = len(metrics) + max(len(columns) for columns in external.values())
     fig, axes = plt.subplots(len(TASKS), n_columns, figsize=(4.2 * n_columns, 3.6 * len(TASKS)), squeeze=False)
     rows = list(summary)
+    drawn = []
     for i, task in enumerate(TASKS):
         panels = [(metric, f"{task}: {metric}" + (" (test)" if metric == "roc_auc" else "")) for metric in metrics]
         panels += [((name, site), f"{task}: roc_auc on {name}/{site}") for name, site in external[task]]
@@ -292,6 +294,7 @@ def plot_metric_dots(summary, path, synthetic=False):
                 ax.axis("off")
                 continue
             which, title = panels[j]
+            drawn.append(title)
             for y, row in enumerate(rows):
                 cells = summary.get(row, {}).get(task)
                 if not cells:
@@ -314,6 +317,7 @@ def plot_metric_dots(summary, path, synthetic=False):
         fig.suptitle("SYNTHETIC phantoms")
     fig.tight_layout()
     save_figure(fig, path)
+    return drawn
 
 
 def _external_entry(cells, name, site):

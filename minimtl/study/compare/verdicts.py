@@ -1,7 +1,9 @@
 """What a comparison may say: the primary comparisons, Holm for the rest, and "unchanged" only by TOST.
 
-Every paired comparison of a comparison's tables (each row against its baseline, and the second
-pairings; on the test images and on each external site) is one test. Two of them are named before
+Every paired comparison of the verdict metrics (:data:`VERDICT_METRICS` on the test images, ROC-AUC on
+each external site; each row against its baseline, and the second pairings) is one test. The other
+paired numbers of the tables (site separation, the shift test, the adult site probe) describe; their
+Wilcoxon p-values are not corrected and no verdict rests on them. Two of them are named before
 any run (:data:`PRIMARY`): multitask64 against single-tb on TB ROC-AUC (does sharing help TB?), and
 ignoring the other dataset against labelling it negative on TB ROC-AUC (the study's question 2). They
 are tested at 5% as they are. Every other comparison is one of many, and its Wilcoxon p is corrected
@@ -147,8 +149,9 @@ def render_verdicts(document):
         "",
         f"Primary comparisons, named before any run and tested at {alpha:g} as they are: "
         + "; ".join(document["primary"])
-        + f". Every other paired comparison ({n_rest} here: each metric of the paired tables, on the test images "
-        f"and on each external site) is corrected for multiplicity with Holm's method. A difference is called higher "
+        + f". Every other paired comparison ({n_rest} here: ROC-AUC, recall and precision on the test images, ROC-AUC "
+        f"on each external site) is corrected for multiplicity with Holm's method; the site, shift and probe "
+        f"differences of the other tables describe and are not corrected. A difference is called higher "
         f"or lower only when its p (Holm's, for all but the primary ones) is below {alpha:g}; a ROC-AUC difference "
         f"is called unchanged only when the equivalence test (TOST, paired t over seeds) puts it within "
         f"±{document['margin']:g}; anything else is 'not shown either way'.",
