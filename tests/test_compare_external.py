@@ -109,6 +109,10 @@ def test_every_run_with_a_tb_head_is_scored_on_each_external_site(compared):
     assert any(e["on"] == "india/db" for e in document["verdicts"]["comparisons"])
     table = (out / "table.md").read_text()
     assert "| model | india/da ROC-AUC | india/db ROC-AUC | india/pooled ROC-AUC |" in table
+    # the external sites again in the section without collapsed runs
+    without = table.split("## Tuberculosis: without collapsed runs")[1].split("## Pneumonia")[0]
+    assert "| model | india/da ROC-AUC |" in without
+    assert "| single-tb, Kermany as TB negatives | multi-task 64 | india/da |" in without
     assert "| single-tb, Kermany as TB negatives | multi-task 64 | india/da |" in table
     assert "## Verdicts" in table and "smallest two-sided Wilcoxon p possible is 0.5" in table
     assert "| multitask64 | 2 | tb " in table and "; pneumonia " in table  # each task's own epoch
