@@ -189,13 +189,50 @@ def test_fidelity_divergence_without_pytorch_says_what_to_install():
     assert result.returncode != 0 and "install PyTorch" in result.stderr
 
 
+def test_live_units_replays_a_run_to_its_own_weights(tmp_path):
+    """live_units.py on a one-epoch multitask64 run on phantoms: the replay of the run's first steps, from its
+    initial weights, reaches after a whole epoch the very model the run saved for that epoch (every count and
+    percentile equal), so the replay is the run's own training and not a look-alike."""
+    runs = tmp_path / "runs"
+    train = subprocess.run(
+        [sys.executable, str(BENCHMARKS.parent / "cli.py"), "run", "--arch", "multitask64", "--image-size", "16",
+         "--epochs", "1", "--split", "patient", "--seed", "3", "--phantoms", "--out", str(runs), "--name", "r",
+         "--no-progress"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    run_dir = runs / "r"
+    n_train = len(json.loads((run_dir / "split.json").read_text())["sides"]["train"]["paths"])
+    steps = -(-n_train // 8)
+    doc = json.loads(run_script("live_units.py", str(run_dir), "--replay", str(steps), "--images", "4", "--json"))
+    assert doc["probe"] == {"images_per_dataset": 4, "seed": 0, "datasets": ["pneumonia", "tb"]}
+    assert [row["task"] for row in doc["saved"]] == ["tb", "pneumonia"] and doc["saved"][0]["epoch"] == 1
+    assert [row["step"] for row in doc["replay"]] == list(range(steps + 1))
+    last, saved = doc["replay"][-1], doc["saved"][0]
+    assert last["trunk_positive"] == saved["trunk_positive"] and last["heads"] == saved["heads"]
+    assert doc["replay"][0]["heads"] != saved["heads"], "the epoch changed nothing: the comparison tests nothing"
+    for row in doc["replay"] + doc["saved"]:
+        assert 0 <= row["trunk_positive"] <= 1
+        for head in row["heads"].values():
+            assert head["units"] == 64 and 0 <= head["live"] <= 64 and head["pre_p5"] <= head["pre_p95"]
+            assert max(head["live_on"].values()) <= head["live"] <= sum(head["live_on"].values())
+
+
+def test_live_units_names_a_folder_that_is_no_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "live_units.py"), str(tmp_path / "nothing")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode != 0 and "nothing" in result.stderr
+
+
 def test_every_benchmark_script_is_one_measurement_described_in_the_readme():
     readme = (BENCHMARKS / "README.md").read_text()
     helpers = {"timing.py", "torch_twin.py"}
     scripts = sorted(path.name for path in BENCHMARKS.glob("*.py") if path.name not in helpers)
     assert scripts == sorted(
         ["bench_arithmetic.py", "bench_augment.py", "bench_engine.py", "bench_kernels.py", "bench_methods.py",
-         "bench_step.py", "fidelity_collapse.py", "fidelity_divergence.py"]
+         "bench_step.py", "fidelity_collapse.py", "fidelity_divergence.py", "live_units.py"]
     )  # fmt: skip
     for name in scripts + sorted(helpers):
         assert f"`{name}`" in readme, f"benchmarks/README.md does not describe {name}"
