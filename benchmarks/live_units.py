@@ -16,8 +16,10 @@ zero at once. For one saved run folder this script counts:
 A unit is *live* when its pre-activation is positive on at least one probe image: ``--images`` of the
 run's own training images from each dataset it trains on, drawn by a Generator seeded with ``--seed``
 (the same probe for every row). Beside the counts: the share of the trunk's outputs that are positive,
-and the 5th and 95th percentiles of each head's pre-activations over the probe. A description of one
-run on a few images, not a test.
+the sum of the trunk's outputs per image (every weight of a unit gets a gradient of one sign, since the
+trunk's outputs are >= 0, so Adam's first step moves the unit's pre-activation by about the learning
+rate times that sum: docs/tutorial.md section 10), and the 5th and 95th percentiles of each head's
+pre-activations over the probe. A description of one run on a few images, not a test.
 
 Examples::
 
@@ -56,8 +58,10 @@ def probe_images(run, collection, per_dataset, seed):
 
 
 def unit_counts(model, x, dataset):
-    """The trunk's positive share and, per head, its live units (overall and per dataset of the probe)
-    and the 5th / 95th percentiles of its first Dense layer's pre-activations (n, units)."""
+    """The trunk's positive share and the mean over the images of the sum of its outputs (Adam's first
+    step moves a unit's pre-activation by about lr times that sum), and per head its live units (overall
+    and per dataset of the probe) and the 5th / 95th percentiles of its first Dense layer's
+    pre-activations (n, units)."""
     features = model.trunk.forward(x).reshape(len(x), -1)
     heads = {}
     for name, head in model.heads.items():
@@ -71,7 +75,11 @@ def unit_counts(model, x, dataset):
             "pre_p5": float(np.percentile(pre, 5)),
             "pre_p95": float(np.percentile(pre, 95)),
         }
-    return {"trunk_positive": float((features > 0).mean()), "heads": heads}
+    return {
+        "trunk_positive": float((features > 0).mean()),
+        "trunk_sum": float(features.sum(axis=1, dtype=np.float64).mean()),
+        "heads": heads,
+    }
 
 
 def replay(run, collection, steps, at, probe):
@@ -102,14 +110,14 @@ def replay(run, collection, steps, at, probe):
 def table(rows, first_column, first_cell):
     heads = list(rows[0]["heads"])
     lines = [
-        f"| {first_column} | loss | trunk positive | "
+        f"| {first_column} | loss | trunk positive | trunk sum per image | "
         + " | ".join(f"{h} live (per dataset) | {h} pre-activation p5..p95" for h in heads)
         + " |",
-        "| --- " * (3 + 2 * len(heads)) + "|",
+        "| --- " * (4 + 2 * len(heads)) + "|",
     ]
     for row in rows:
         cells = [first_cell(row), "-" if row.get("loss") is None else f"{row['loss']:.3f}"]
-        cells.append(f"{row['trunk_positive']:.3f}")
+        cells += [f"{row['trunk_positive']:.3f}", f"{row['trunk_sum']:.0f}"]
         for h in heads:
             c = row["heads"][h]
             per = ", ".join(f"{d} {n}" for d, n in c["live_on"].items())

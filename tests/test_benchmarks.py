@@ -209,10 +209,11 @@ def test_live_units_replays_a_run_to_its_own_weights(tmp_path):
     assert [row["task"] for row in doc["saved"]] == ["tb", "pneumonia"] and doc["saved"][0]["epoch"] == 1
     assert [row["step"] for row in doc["replay"]] == list(range(steps + 1))
     last, saved = doc["replay"][-1], doc["saved"][0]
-    assert last["trunk_positive"] == saved["trunk_positive"] and last["heads"] == saved["heads"]
+    assert last["trunk_positive"] == saved["trunk_positive"] and last["trunk_sum"] == saved["trunk_sum"]
+    assert last["heads"] == saved["heads"]
     assert doc["replay"][0]["heads"] != saved["heads"], "the epoch changed nothing: the comparison tests nothing"
     for row in doc["replay"] + doc["saved"]:
-        assert 0 <= row["trunk_positive"] <= 1
+        assert 0 <= row["trunk_positive"] <= 1 and row["trunk_sum"] >= 0
         for head in row["heads"].values():
             assert head["units"] == 64 and 0 <= head["live"] <= 64 and head["pre_p5"] <= head["pre_p95"]
             assert max(head["live_on"].values()) <= head["live"] <= sum(head["live_on"].values())
