@@ -11,7 +11,7 @@ zero at once. For one saved run folder this script counts:
 - with ``--replay N``, the live units after each of the run's own first N training steps, replayed from
   its initial weights: the run's seed streams, its split.json, its options, its training step and
   update, the same batches (so on the machine that trained it, the replay of a whole epoch gives that
-  epoch's weights to the last bit).
+  epoch's weights to the last bit); ``--lr`` replays them with another learning rate (what if).
 
 A unit is *live* when its pre-activation is positive on at least one probe image: ``--images`` of the
 run's own training images from each dataset it trains on, drawn by a Generator seeded with ``--seed``
@@ -28,6 +28,7 @@ Examples::
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -82,10 +83,11 @@ def unit_counts(model, x, dataset):
     }
 
 
-def replay(run, collection, steps, at, probe):
+def replay(run, collection, steps, at, probe, lr=None):
     """The run's first ``steps`` training steps from its initial weights; unit counts before the first
-    (step 0) and after each step in ``at``. Returns a list of rows {"step", "loss", ...counts}."""
-    config = run.config
+    (step 0) and after each step in ``at``; ``lr``: another learning rate than the run's (a what-if: the
+    same start and batches, other steps). Returns a list of rows {"step", "loss", ...counts}."""
+    config = run.config if lr is None else dataclasses.replace(run.config, lr=lr)
     _, init_rng, shuffle_rng = seed_streams(config.seed)  # the run's streams; its split is split.json's
     model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
     optimizer = Adam(model.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
@@ -142,6 +144,7 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=16, help="probe images per dataset (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="picks the probe images (default: 0)")
     parser.add_argument("--replay", type=int, default=0, metavar="N", help="replay the run's first N steps")
+    parser.add_argument("--lr", type=float, default=None, help="replay with this learning rate (default: the run's)")
     parser.add_argument("--at", default=None, help="the replayed steps to count at (default: every one up to N)")
     parser.add_argument("--data-dir", help="the run's images (default: the run's own data folder)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
@@ -165,13 +168,14 @@ def main(argv=None):
             {"task": task, "epoch": run.epoch_for(task), **unit_counts(run.model_for(task), *probe)}
             for task in run.spec.tasks
         ]
-        replayed = replay(run, collection, options.replay, set(at), probe) if options.replay else []
+        replayed = replay(run, collection, options.replay, set(at), probe, options.lr) if options.replay else []
     except RunError as error:
         sys.exit(f"error: {error}")
     document = {
         "run": str(options.run_dir),
         "probe": {"images_per_dataset": options.images, "seed": options.seed, "datasets": sorted(set(probe[1]))},
         "saved": saved,
+        "replay_lr": run.config.lr if options.lr is None else options.lr,
         "replay": replayed,
     }
     if options.json:
@@ -183,7 +187,9 @@ def main(argv=None):
     echo("\nThe models the run stands for (each task's own):\n")
     echo(table(saved, "model", lambda row: f"{row['task']} (epoch {row['epoch']})"))
     if replayed:
-        echo("\nThe run's first steps, replayed from its initial weights:\n")
+        own = f"lr {run.config.lr:g}, the run's own"
+        lr = own if options.lr is None else f"lr {options.lr:g} instead of the run's {run.config.lr:g}"
+        echo(f"\nThe run's first steps, replayed from its initial weights ({lr}):\n")
         echo(table(replayed, "step", lambda row: str(row["step"])))
 
 

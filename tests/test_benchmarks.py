@@ -212,6 +212,11 @@ def test_live_units_replays_a_run_to_its_own_weights(tmp_path):
     assert last["trunk_positive"] == saved["trunk_positive"] and last["trunk_sum"] == saved["trunk_sum"]
     assert last["heads"] == saved["heads"]
     assert doc["replay"][0]["heads"] != saved["heads"], "the epoch changed nothing: the comparison tests nothing"
+    assert doc["replay_lr"] == 1e-3  # the run's own (the default of cli.py run)
+    other = run_script("live_units.py", str(run_dir), "--replay", "1", "--images", "4", "--lr", "0.05", "--json")
+    other = json.loads(other)
+    assert other["replay_lr"] == 0.05 and other["replay"][0] == doc["replay"][0], "another lr, the same start"
+    assert other["replay"][1]["heads"] != doc["replay"][1]["heads"], "--lr did not change the step"
     for row in doc["replay"] + doc["saved"]:
         assert 0 <= row["trunk_positive"] <= 1 and row["trunk_sum"] >= 0
         for head in row["heads"].values():
