@@ -110,6 +110,8 @@ def replay(run, collection, steps, at, probe, lr=None):
 
 
 def table(rows, first_column, first_cell):
+    """A Markdown table of ``rows`` (unit_counts with a "loss"), its first column headed ``first_column``
+    and filled by ``first_cell(row)``."""
     heads = list(rows[0]["heads"])
     lines = [
         f"| {first_column} | loss | trunk positive | trunk sum per image | "
@@ -128,13 +130,14 @@ def table(rows, first_column, first_cell):
     return "\n".join(lines)
 
 
-def parse_steps(text, parser):
+def parse_steps(text, replay, parser):
+    """The sorted step numbers of ``--at`` (each from 1 to ``replay``)."""
     try:
         steps = sorted({int(s) for s in text.split(",") if s.strip()})
     except ValueError:
         parser.error(f"--at takes step numbers separated by commas, like 1,2,5; got {text!r}")
-    if not steps or steps[0] < 1:
-        parser.error(f"--at takes step numbers of 1 or more; got {text!r}")
+    if not steps or steps[0] < 1 or steps[-1] > replay:
+        parser.error(f"--at takes step numbers from 1 to --replay N ({replay}); got {text!r}")
     return steps
 
 
@@ -151,7 +154,7 @@ def main(argv=None):
     options = parser.parse_args(argv)
     if options.images < 1 or options.replay < 0:
         parser.error("--images takes 1 or more, --replay 0 or more")
-    at = parse_steps(options.at, parser) if options.at else list(range(1, options.replay + 1))
+    at = parse_steps(options.at, options.replay, parser) if options.at else list(range(1, options.replay + 1))
     try:
         run = open_saved_run(options.run_dir)
         run.weights_files()  # a missing model is named before the images load

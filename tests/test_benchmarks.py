@@ -232,6 +232,14 @@ def test_live_units_names_a_folder_that_is_no_run(tmp_path):
     assert result.returncode != 0 and "nothing" in result.stderr
 
 
+def test_live_units_names_a_step_past_the_replay(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "live_units.py"), str(tmp_path), "--replay", "3", "--at", "1,5"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 2 and "--at" in result.stderr and "--replay N (3)" in result.stderr
+
+
 def test_every_benchmark_script_is_one_measurement_described_in_the_readme():
     readme = (BENCHMARKS / "README.md").read_text()
     helpers = {"timing.py", "torch_twin.py"}
