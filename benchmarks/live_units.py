@@ -9,9 +9,10 @@ zero at once. For one saved run folder this script counts:
 
 - the live units of the model the run stands for on each task (``SavedRun.model_for``);
 - with ``--replay N``, the live units after each of the run's own first N training steps, replayed from
-  its initial weights: the run's seed streams, its split.json, its options, its training step and
-  update, the same batches (so on the machine that trained it, the replay of a whole epoch gives that
-  epoch's weights to the last bit); ``--lr`` replays them with another learning rate (what if).
+  its initial weights by the run's own DurableRun (its seed streams, options, training step and
+  update) on its split.json and the same batches (so on the machine that trained it, the replay of a
+  whole epoch gives that epoch's weights to the last bit); ``--lr`` replays them with another learning
+  rate (what if).
 
 A unit is *live* when its pre-activation is positive on at least one probe image: ``--images`` of the
 run's own training images from each dataset it trains on, drawn by a Generator seeded with ``--seed``
@@ -37,18 +38,15 @@ from timing import echo  # benchmarks/timing.py, beside this script
 
 from minimtl.commands.options import load_run_data
 from minimtl.data import to_input
-from minimtl.nn.optim import Adam
 from minimtl.study.run.saved_run import RunError, open_saved_run
-from minimtl.training.loop import epoch_batches, seed_streams, train_on_batch
-from minimtl.training.models import ARCHITECTURES, build_model
-from minimtl.training.multitask_update import MultiTaskUpdate
-from minimtl.training.steps import make_step
+from minimtl.training.loop import epoch_batches, train_on_batch
+from minimtl.training.train import DurableRun
 
 
-def probe_images(run, collection, per_dataset, seed):
-    """(network input float32 (n, 1, S, S), dataset str (n,)): ``per_dataset`` training images of each
-    of the run's datasets (all of them where it has fewer), drawn without replacement."""
-    train = run.split(collection).train
+def probe_images(run, collection, train, per_dataset, seed):
+    """(network input float32 (n, 1, S, S), dataset str (n,)): ``per_dataset`` of the run's training
+    images ``train`` (indices into ``collection``) from each of its datasets (all of them where it has
+    fewer), drawn without replacement."""
     rng = np.random.default_rng(seed)
     picked = []
     for dataset in run.spec.datasets:
@@ -83,29 +81,32 @@ def unit_counts(model, x, dataset):
     }
 
 
-def replay(run, collection, steps, at, probe, lr=None):
-    """The run's first ``steps`` training steps from its initial weights; unit counts before the first
-    (step 0) and after each step in ``at``; ``lr``: another learning rate than the run's (a what-if: the
-    same start and batches, other steps). Returns a list of rows {"step", "loss", ...counts}."""
+def replay(run, collection, train, steps, at, probe, lr=None):
+    """The run's first ``steps`` training steps on its training images ``train``, from its initial
+    weights; unit counts before the first (step 0) and after each step in ``at``; ``lr``: another
+    learning rate than the run's (a what-if: the same start and batches, other steps). Returns a list of
+    rows {"step", "loss", ...counts}."""
     config = run.config if lr is None else dataclasses.replace(run.config, lr=lr)
-    _, init_rng, shuffle_rng = seed_streams(config.seed)  # the run's streams; its split is split.json's
-    model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
-    optimizer = Adam(model.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
-    step = make_step(config.step, model, optimizer)
-    update = MultiTaskUpdate(config, model, optimizer, step)  # what DurableRun trains with
-    spec, train = ARCHITECTURES[config.arch], run.split(collection).train
+    # The run's model, optimiser, step, update and shuffling generator, built by the class that trained
+    # it (nothing is written: its folder is only named); the epochs are cut into steps here.
+    trainer = DurableRun(config, collection, run.folder)
+    model = trainer.model
     rows, done = [{"step": 0, "loss": None, **unit_counts(model, *probe)}], 0
     while done < steps:
-        batches = epoch_batches(collection, train, config.batch_size, shuffle_rng, config.normalize, config.augment)
+        batches = epoch_batches(
+            collection, train, config.batch_size, trainer.shuffle_rng, config.normalize, config.augment
+        )
         for x, dataset, labels in batches:
-            loss, _ = train_on_batch(step, spec, x, dataset, labels, config.other_labels, update)
+            loss, _ = train_on_batch(
+                trainer.train_step, trainer.spec, x, dataset, labels, config.other_labels, trainer.update
+            )
             done += 1
             if done in at:
                 rows.append({"step": done, "loss": loss, **unit_counts(model, *probe)})
             if done == steps:
                 break
         else:
-            update.end_epoch()  # as DurableRun does after each whole epoch
+            trainer.update.end_epoch()  # as DurableRun.run_epoch does after each whole epoch
     return rows
 
 
@@ -166,12 +167,13 @@ def main(argv=None):
             progress=False,
             synthetic=run.synthetic and options.data_dir is None,
         )
-        probe = probe_images(run, collection, options.images, options.seed)
+        train = run.split(collection).train
+        probe = probe_images(run, collection, train, options.images, options.seed)
         saved = [
             {"task": task, "epoch": run.epoch_for(task), **unit_counts(run.model_for(task), *probe)}
             for task in run.spec.tasks
         ]
-        replayed = replay(run, collection, options.replay, set(at), probe, options.lr) if options.replay else []
+        replayed = replay(run, collection, train, options.replay, set(at), probe, options.lr) if options.replay else []
     except RunError as error:
         sys.exit(f"error: {error}")
     document = {
