@@ -8,10 +8,11 @@ gradient on the shared weights apart, so ``run`` trains them with the readable s
 (``--conflict-every 1``, :mod:`minimtl.training.conflict`), whence the cost of one measurement.
 
 Each step is built as a run builds it (``minimtl/training/train.py``): the RunConfig of the option,
-``readable_if_needed`` (the step ``run`` falls back to), ``build_model`` with the run seed's initial
-weights, Adam, ``make_step`` and the ``MultiTaskUpdate``; each timed call is ``train_on_batch`` (forward,
-loss, the method's backward and update) on one batch of uniform random images with random labels, half
-of them TB images and half pneumonia images, from a numpy Generator seeded by --seed. Every row but the
+``readable_if_needed`` (the step ``run`` falls back to), then ``build_trainer`` with the run seed's
+initial weights (the model, Adam, the step and the ``MultiTaskUpdate``); each timed call is
+``train_on_batch`` (forward, loss, the method's backward and update) on one batch of uniform random
+images with random labels, half of them TB images and half pneumonia images, from a numpy Generator
+seeded by --seed. Every row but the
 conflict row runs with ``--conflict-every 0``, so a row is the method alone (gradnorm, pcgrad and mgda
 compute both tasks' gradients anyway and measure the conflict on every step). Each time is the median of
 --repeats calls after two warm-up calls (JIT compilation or Numba's on-disk cache).
@@ -45,12 +46,11 @@ from timing import (  # benchmarks/timing.py, beside this script
     parse_sizes,
 )
 
-from minimtl.nn.optim import Adam
 from minimtl.training.config import RunConfig
 from minimtl.training.loop import seed_streams, train_on_batch
-from minimtl.training.models import ARCHITECTURES, build_model
-from minimtl.training.multitask_update import MultiTaskUpdate, readable_if_needed
-from minimtl.training.steps import make_step
+from minimtl.training.models import ARCHITECTURES
+from minimtl.training.multitask_update import readable_if_needed
+from minimtl.training.trainer import build_trainer
 from minimtl.training.trunks import trunk_features
 
 ARCH = "multitask64"
@@ -104,18 +104,15 @@ def time_step(config, batch, repeats):
     """(median ms of one training step, the step it ran on) for ``config``, built as a run builds it."""
     config, _ = readable_if_needed(config)  # gradnorm, pcgrad, mgda, --trunk deep: the readable step
     init_rng = seed_streams(config.seed)[1]  # the run seed's initial weights: every row starts from the same
-    model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
-    optimizer = Adam(model.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
-    step = make_step(config.step, model, optimizer)
-    update = MultiTaskUpdate(config, model, optimizer, step)
+    trainer = build_trainer(config, init_rng)  # the model, Adam, the step and the update, as a run builds them
     spec = ARCHITECTURES[config.arch]
     x, dataset, labels = batch
 
     def train_step():
-        train_on_batch(step, spec, x, dataset, labels, config.other_labels, update)
+        train_on_batch(trainer.step, spec, x, dataset, labels, config.other_labels, trainer.update)
 
     ms = median_ms(train_step, repeats, warmup=2)
-    model = optimizer = step = update = None  # free the model before the next one
+    trainer = None  # free the model before the next one
     gc.collect()
     return ms, config.step
 

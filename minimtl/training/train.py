@@ -29,7 +29,6 @@ from minimtl.common.atomic import save_npz
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import Split, make_split
-from minimtl.nn.optim import Adam
 from minimtl.training.checkpoint import load_checkpoint, save_checkpoint
 from minimtl.training.loop import (
     LossSums,
@@ -40,10 +39,10 @@ from minimtl.training.loop import (
     train_epoch,
     validation_scores,
 )
-from minimtl.training.models import ARCHITECTURES, build_model
-from minimtl.training.multitask_update import MultiTaskUpdate, check_method_options
+from minimtl.training.models import ARCHITECTURES
 from minimtl.training.selection import SELECTIONS, improved_tasks
-from minimtl.training.steps import make_step, scorer
+from minimtl.training.steps import scorer
+from minimtl.training.trainer import build_trainer
 
 __all__ = ["TrainingInterrupted", "DurableRun"]
 
@@ -96,14 +95,13 @@ class DurableRun:
             raise ValueError(f"unknown selection {config.selection!r}; choose one of {', '.join(SELECTIONS)}")
         split_rng, init_rng, self.shuffle_rng = seed_streams(config.seed)
         self._split_rng = split_rng
-        check_method_options(config)  # before any model is built: a trunk, weighting or step that do not fit
-        self.model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
+        # the model, Adam, the step, and the weighting method with the gradient-conflict measurement (sum:
+        # the step itself, unchanged); a trunk, weighting or step that do not fit stop it before any weight
+        trainer = build_trainer(config, init_rng)
+        self.model, self.optimizer = trainer.model, trainer.optimizer
+        self.train_step, self.update = trainer.step, trainer.update
         # One dict of the layers' own arrays: the optimiser updates them in place.
         self.params = self.model.params
-        self.optimizer = Adam(self.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
-        self.train_step = make_step(config.step, self.model, self.optimizer)
-        # the weighting method and the gradient-conflict measurement (sum: the step itself, unchanged)
-        self.update = MultiTaskUpdate(config, self.model, self.optimizer, self.train_step)
         self.score_forward, self.eval_batch = scorer(config.step, self.model, config.batch_size)
         self.epoch = 0  # epochs completed
         self.history = []  # one dict per completed epoch

@@ -20,7 +20,6 @@ from minimtl.common.atomic import write_json
 from minimtl.common.progress import no_progress
 from minimtl.common.run_folder import RunFolder
 from minimtl.data import make_phantoms, make_split, to_input
-from minimtl.nn.optim import Adam
 from minimtl.study.compare.conflict_report import CONFLICT_TASK, run_conflict
 from minimtl.study.compare.saliency_report import SALIENCY_TASK
 from minimtl.study.compare.variants import PROTOCOLS, VARIANTS, run_config
@@ -31,9 +30,8 @@ from minimtl.study.run.external import EXTERNAL_TASK, score_on_external, set_nam
 from minimtl.study.run.saved_run import open_saved_run
 from minimtl.study.run.write import train_and_report
 from minimtl.training.loop import train_on_batch
-from minimtl.training.models import ARCHITECTURES, build_model
-from minimtl.training.multitask_update import MultiTaskUpdate
-from minimtl.training.steps import make_step
+from minimtl.training.models import ARCHITECTURES
+from minimtl.training.trainer import build_trainer
 
 __all__ = [
     "run_dir_of",
@@ -65,12 +63,8 @@ def estimate_seconds(base, collection, protocol, seeds, variants=VARIANTS, repea
     for variant in variants:
         config = run_config(base, variant, protocol, seed=0)
         spec = ARCHITECTURES[config.arch]
-        model = build_model(
-            config.arch, config.image_size, np.random.default_rng(0), head=config.head, trunk=config.trunk
-        )
-        optimizer = Adam(model.params, lr=config.lr)
-        step = make_step(config.step, model, optimizer)
-        update = MultiTaskUpdate(config, model, optimizer, step)
+        trainer = build_trainer(config, np.random.default_rng(0))  # as the run will build it
+        step, update = trainer.step, trainer.update
         batch = np.flatnonzero(np.isin(probe.dataset, spec.datasets))[: base.batch_size]
         x, dataset, labels = to_input(probe.images[batch], config.normalize), probe.dataset[batch], probe.labels[batch]
         train_on_batch(step, spec, x, dataset, labels, update=update)  # warm-up: JIT compilation, first-touch
