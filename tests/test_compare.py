@@ -154,6 +154,10 @@ def test_compare_runs_end_to_end_and_reuses_finished_runs(tmp_path):
     auc = summary["summary"]["multi-task 64"]["tb"]["roc_auc"]["vs_baseline"]
     assert len(auc["delong"]) == 2 and all(r is None or 0 <= r["p"] <= 1 for r in auc["delong"])
     assert summary["without_collapsed"]["multi-task 64"]["tb"]["seeds_used"] is not None
+    assert [(run["seed"], run["variant"]) for run in summary["runs"]] == [
+        (seed, name) for seed in (0, 1) for name in ("single-tb", "single-pneumonia", "multitask64")
+    ]
+    assert "## Each run" in table and table.count("| 1 | multitask64 |") == 1
 
     second = CliRunner().invoke(main, args, catch_exceptions=False)
     assert second.exit_code == 0

@@ -2,8 +2,8 @@
 
 ``python cli.py compare`` parses its options, then calls :func:`run_comparison`, which writes
 ``OUT/table.md``, ``OUT/summary.json``, ``OUT/metrics.png`` and ``OUT/roc.png``; the runs themselves
-are :mod:`minimtl.study.compare.runs`', the rows :mod:`minimtl.study.compare.summarise`' and the
-files :mod:`minimtl.study.compare.report`'s.
+are :mod:`minimtl.study.compare.runs`', the rows :mod:`minimtl.study.compare.summarise`', the runs one by
+one :mod:`minimtl.study.compare.run_list`'s and the files :mod:`minimtl.study.compare.report`'s.
 """
 
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from minimtl.common.messages import plural
 from minimtl.common.progress import no_progress
 from minimtl.study.compare.conflict_report import conflict_summary, plot_conflict_over_seeds, render_conflict
 from minimtl.study.compare.report import plot_metric_dots, plot_roc_curves, render_table, write_summary
+from minimtl.study.compare.run_list import run_rows
 from minimtl.study.compare.runs import estimate_seconds, run_all
 from minimtl.study.compare.saliency_report import render_saliency, saliency_summary
 from minimtl.study.compare.summarise import summarise
@@ -168,10 +169,13 @@ def run_comparison(
         overlaps = [entry["train_overlap"] for entry in per_run.values()]
         overlap = sum(overlaps) / len(overlaps)
     verdict_document = verdicts(summary, seeds)
-    write_summary(out / "summary.json", summary, settings, reshuffled_summary, without_collapsed, verdict_document)
+    runs = run_rows(per_run, seeds, settings["variants"])
+    write_summary(
+        out / "summary.json", summary, settings, reshuffled_summary, without_collapsed, verdict_document, runs
+    )
     write_text(
         out / "table.md",
-        render_table(summary, settings, reshuffled_summary, overlap, without_collapsed, verdict_document),
+        render_table(summary, settings, reshuffled_summary, overlap, without_collapsed, verdict_document, runs),
     )
     plot_metric_dots(summary, out / "metrics.png", collection.synthetic)
     rows, _ = rows_of(variants)

@@ -7,6 +7,7 @@ from minimtl.common.atomic import write_json
 from minimtl.common.messages import plural
 from minimtl.study.compare.cells import auc_cell, delong_cell, difference, interval, p_value, percent, seed_counts
 from minimtl.study.compare.external_report import external_columns, external_tables
+from minimtl.study.compare.run_list import render_run_list
 from minimtl.study.compare.variants import STUDY_TABLE
 from minimtl.study.compare.verdicts import pairs_of, render_verdicts, verdicts
 from minimtl.study.run.plots import plt, save_figure
@@ -160,11 +161,13 @@ def _delong_details(summary, task, seeds):
 
 
 def render_table(
-    summary, settings, reshuffled_summary=None, overlap=None, without_collapsed=None, verdict_document=None
-):
+    summary, settings, reshuffled_summary=None, overlap=None, without_collapsed=None, verdict_document=None,
+    runs=None,
+):  # fmt: skip
     """The comparison as Markdown: per task, the study's numbers beside ours, the paired tests, the site
     and shift tables, each external site's TB ROC-AUC, the same again without the collapsed runs; then
-    the verdicts (:mod:`minimtl.study.compare.verdicts`; computed here unless given) and the runs."""
+    the verdicts (:mod:`minimtl.study.compare.verdicts`; computed here unless given), the runs per
+    variant and, given ``runs`` (:func:`minimtl.study.compare.run_list.run_rows`), each run."""
     out = [f"# Comparison: {settings['protocol']} protocol", ""]
     if settings.get("synthetic"):
         out += ["> **SYNTHETIC DATA.** These numbers come from built-in phantoms, not chest X-rays.", ""]
@@ -204,6 +207,7 @@ def render_table(
                 out += external + [""]
     out += render_verdicts(verdict_document or verdicts(summary, settings["seeds"])) + [""]
     out += _runs_table(settings)
+    out += render_run_list(runs or [])
     if reshuffled_summary:
         out += [
             "## Scored the study notebook's way: on a freshly reshuffled 20%",
@@ -263,9 +267,12 @@ def _runs_table(settings):
     return out + [""]
 
 
-def write_summary(path, summary, settings, reshuffled_summary=None, without_collapsed=None, verdict_document=None):
-    """summary.json: the settings, the rows (with and without collapsed runs, and reshuffled) and the
-    verdicts (:func:`minimtl.study.compare.verdicts.verdicts`; computed here unless given)."""
+def write_summary(
+    path, summary, settings, reshuffled_summary=None, without_collapsed=None, verdict_document=None, runs=None
+):
+    """summary.json: the settings, the rows (with and without collapsed runs, and reshuffled), the
+    verdicts (:func:`minimtl.study.compare.verdicts.verdicts`; computed here unless given) and each run
+    (:func:`minimtl.study.compare.run_list.run_rows`; None unless given)."""
     write_json(
         path,
         {
@@ -274,6 +281,7 @@ def write_summary(path, summary, settings, reshuffled_summary=None, without_coll
             "without_collapsed": without_collapsed,
             "reshuffled": reshuffled_summary,
             "verdicts": verdict_document or verdicts(summary, settings["seeds"]),
+            "runs": runs,
         },
     )
 
