@@ -12,9 +12,9 @@ Each step is built as a run builds it (``minimtl/training/train.py``): the RunCo
 initial weights (the model, Adam, the step and the ``MultiTaskUpdate``); each timed call is
 ``train_on_batch`` (forward, loss, the method's backward and update) on one batch of uniform random
 images with random labels, half of them TB images and half pneumonia images, from a numpy Generator
-seeded by --seed. Every row but the
-conflict row runs with ``--conflict-every 0``, so a row is the method alone (gradnorm, pcgrad and mgda
-compute both tasks' gradients anyway and measure the conflict on every step). Each time is the median of
+seeded by --seed. Every row but the conflict row runs with ``--conflict-every 0``, so a row is the
+method alone (gradnorm, pcgrad and mgda compute both tasks' gradients anyway and measure the conflict
+on every step). Each time is the median of
 --repeats calls after two warm-up calls (JIT compilation or Numba's on-disk cache).
 
 Columns: ms (median per step), x default (the row's time over the default step's at the same size).

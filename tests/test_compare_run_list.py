@@ -43,11 +43,14 @@ def test_runs_are_listed_seed_by_seed_with_each_task_and_site():
         (0, "single-tb"), (0, "multitask64"), (1, "single-tb"), (1, "multitask64")
     ]  # fmt: skip
     assert rows[1]["tasks"]["pneumonia"] == {
-        "epoch": 9, "collapsed": False, "roc_auc": 0.989, "precision": 0.961, "recall": 0.975
+        "epoch": 9, "collapsed": False, "collapse_decided": "before the test", "roc_auc": 0.989, "precision": 0.961,
+        "recall": 0.975,
     }  # fmt: skip
     assert rows[0]["external"] == {"india/da": 0.469, "india/db": 0.598} and rows[2]["external"] == {}
     assert rows[2]["tasks"]["tb"]["collapsed"] is True  # not recorded: every test image one class
+    assert rows[2]["tasks"]["tb"]["collapse_decided"] == "on the test"
     assert rows[3]["tasks"]["tb"]["collapsed"] is True  # recorded before the test: kept as recorded
+    assert rows[3]["tasks"]["tb"]["collapse_decided"] == "before the test"
     lines = render_run_list(rows)
     assert lines[0] == "## Each run"
     table = [line for line in lines if line.startswith("| ")]
@@ -57,7 +60,7 @@ def test_runs_are_listed_seed_by_seed_with_each_task_and_site():
     assert table[3] == (
         "| 0 | multitask64 | 10 | 6 | no | 0.548 | 80.0 / 70.0 | 9 | no | 0.989 | 96.1 / 97.5 | 0.206 | 0.515 |"
     )
-    assert table[4] == "| 1 | single-tb | 4 | 4 | yes | 0.500 | - / 0.0 | - | - | - | - | - | - |"
+    assert table[4] == "| 1 | single-tb | 4 | 4 | yes (test) | 0.500 | - / 0.0 | - | - | - | - | - | - |"
     assert len(table) == 2 + 4
 
 

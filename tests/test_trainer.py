@@ -8,6 +8,7 @@ from minimtl.data import make_phantoms
 from minimtl.fast.fused_step import FusedStep
 from minimtl.training.config import RunConfig
 from minimtl.training.loop import seed_streams
+from minimtl.training.models import build_model
 from minimtl.training.steps import ReadableStep
 from minimtl.training.train import DurableRun
 from minimtl.training.trainer import build_trainer
@@ -32,15 +33,17 @@ def test_build_trainer_takes_every_optimizer_option_and_the_step_from_the_config
     assert isinstance(build_trainer(config(), np.random.default_rng(0)).step, FusedStep)
 
 
-def test_a_run_starts_from_the_weights_build_trainer_draws_from_its_seed_stream(tmp_path):
+def test_a_run_starts_from_the_model_its_seed_draws_and_nothing_else_draws_first(tmp_path):
+    """The initial weights are build_model's on the seed's second stream, as before build_trainer existed:
+    an extra draw anywhere on the way would change every seeded run and break resuming old ones."""
     made = config()
     run = DurableRun(made, make_phantoms(n_per_class=4, image_size=12, seed=0), tmp_path / "run", **QUIET)
-    trainer = build_trainer(made, seed_streams(made.seed)[1])
-    assert run.params.keys() == trainer.model.params.keys()
-    for name, weights in trainer.model.params.items():
+    model = build_model(made.arch, made.image_size, seed_streams(made.seed)[1], head=made.head, trunk=made.trunk)
+    assert run.params.keys() == model.params.keys()
+    for name, weights in model.params.items():
         np.testing.assert_array_equal(run.params[name], weights, err_msg=name)
     other = build_trainer(config(seed=4), seed_streams(4)[1])  # another seed, other weights: the check can fail
-    assert any(not np.array_equal(other.model.params[name], w) for name, w in trainer.model.params.items())
+    assert any(not np.array_equal(other.model.params[name], w) for name, w in model.params.items())
 
 
 def test_options_that_do_not_go_together_are_refused_before_any_weight_is_drawn():

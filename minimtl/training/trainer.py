@@ -15,7 +15,7 @@ from minimtl.training.steps import make_step
 __all__ = ["Trainer", "build_trainer"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Trainer:
     """The four parts of a run's training step.
 
@@ -39,7 +39,7 @@ def build_trainer(config, init_rng):
     ValueError naming the option when the trunk, weighting and step do not go together, before any
     weight is drawn.
     """
-    check_method_options(config)
+    check_method_options(config)  # (MultiTaskUpdate checks again; here it stops us before any weight is drawn)
     model = build_model(config.arch, config.image_size, init_rng, head=config.head, trunk=config.trunk)
     optimizer = Adam(model.params, lr=config.lr, beta1=config.beta1, beta2=config.beta2, eps=config.eps)
     step = make_step(config.step, model, optimizer)

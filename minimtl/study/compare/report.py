@@ -207,7 +207,6 @@ def render_table(
                 out += external + [""]
     out += render_verdicts(verdict_document or verdicts(summary, settings["seeds"])) + [""]
     out += _runs_table(settings)
-    out += render_run_list(runs or [])
     if reshuffled_summary:
         out += [
             "## Scored the study notebook's way: on a freshly reshuffled 20%",
@@ -227,6 +226,7 @@ def render_table(
                         f"{auc_cell(cells['roc_auc'])} |"
                     )
         out.append("")
+    out += render_run_list(runs or [])
     return "\n".join(out)
 
 
