@@ -5,11 +5,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
+import minimtl.study.compare.runs as runs_module
 from cli import main
+from minimtl.data import make_phantoms
 from minimtl.study.compare.comparison import choose_variants
-from minimtl.study.compare.runs import plan_commands
+from minimtl.study.compare.runs import estimate_seconds, plan_commands
 from minimtl.study.compare.summarise import summarise
-from minimtl.study.compare.variants import ALL_VARIANTS, METHOD_OPTIONS, rows_of, run_config
+from minimtl.study.compare.variants import ALL_VARIANTS, METHOD_OPTIONS, PROTOCOLS, rows_of, run_config
 from minimtl.training.config import RunConfig
 from minimtl.training.multitask_update import check_method_options
 from tests.test_compare import fake_metrics
@@ -81,3 +83,33 @@ def test_run_refuses_a_weighting_for_one_head(tmp_path):
     assert result.exit_code == 2
     assert "--weighting uncertainty weighs two tasks' losses; --arch single-tb has one head" in result.output
     assert not (tmp_path / "r").exists()
+
+
+class _StepClock:
+    """A stand-in for runs.py's ``time``: each perf_counter() call is 0.25 s after the one before, so a timed
+    step takes a known time and the estimate's arithmetic can be checked exactly."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 0.25
+        return self.now
+
+
+def test_the_time_estimate_builds_every_method_as_its_run_would(monkeypatch):
+    """compare's up-front estimate times each variant's own step (the readable one for gradnorm, pcgrad, mgda
+    and the deep trunk), then scales it: per seed, per epoch, per variant."""
+    monkeypatch.setattr(runs_module, "time", _StepClock())
+    phantoms = make_phantoms(n_per_class=4, image_size=22, seed=0)
+    base = RunConfig(image_size=22, epochs=2, batch_size=4)
+    variants = choose_variants([f"multitask64+{option}" for option in METHOD_OPTIONS])
+    each = [estimate_seconds(base, phantoms, "honest", [0], [variant], repeats=1) for variant in variants]
+    assert all(seconds > 0 for seconds in each)
+    assert estimate_seconds(base, phantoms, "honest", [0, 1], variants, repeats=1) == pytest.approx(2 * sum(each))
+    # one step timed at 0.25 s: (train images / batch + the rest / batch / 3) steps per epoch, 2 epochs
+    assert variants[0].name == "multitask64+uncertainty"
+    n = len(phantoms.labels)  # every phantom belongs to one of multitask64's two datasets
+    train = n * (1 - base.test_fraction) * (1 - PROTOCOLS["honest"]["val_fraction"])
+    steps = train / base.batch_size + (n - train) / base.batch_size / 3
+    assert each[0] == pytest.approx(0.25 * steps * 2)
