@@ -14,8 +14,8 @@ initial weights (the model, Adam, the step and the ``MultiTaskUpdate``); each ti
 images with random labels, half of them TB images and half pneumonia images, from a numpy Generator
 seeded by --seed. Every row but the conflict row runs with ``--conflict-every 0``, so a row is the
 method alone (gradnorm, pcgrad and mgda compute both tasks' gradients anyway and measure the conflict
-on every step). Each time is the median of
---repeats calls after two warm-up calls (JIT compilation or Numba's on-disk cache).
+on every step). Each time is the median of --repeats calls after two warm-up calls (JIT compilation or
+Numba's on-disk cache).
 
 Columns: ms (median per step), x default (the row's time over the default step's at the same size).
 The last row of each size, one conflict measurement, is the conflict row minus the default row (a
